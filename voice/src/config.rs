@@ -1,0 +1,75 @@
+//! Typed configuration of the voice engines: model paths, languages, VAD timing. Defaults point
+//! into `models/` as laid out by scripts/setup.sh.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Which Whisper checkpoint to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhisperSize {
+    /// Multilingual base (zh + en).
+    Base,
+    /// English-only tiny, about twice as fast.
+    TinyEn,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VoiceConfig {
+    /// Folder holding the model files (scripts/setup.sh fills it).
+    pub models_dir: PathBuf,
+    /// Whisper checkpoint for English calls.
+    pub asr_model_en: WhisperSize,
+    /// Whisper checkpoint for Mandarin calls (must be multilingual).
+    pub asr_model_zh: WhisperSize,
+    /// Threads candle may use for Whisper.
+    pub asr_threads: usize,
+    /// Silence after speech that ends an utterance, in milliseconds.
+    pub vad_hangover_ms: u32,
+    /// Silero speech probability threshold.
+    pub vad_threshold: f32,
+    /// Shortest utterance kept, in milliseconds.
+    pub vad_min_speech_ms: u32,
+    /// Piper voice (ONNX file name under `models_dir/piper`).
+    pub piper_voice_en: String,
+    /// espeak-ng voice for Mandarin.
+    pub espeak_voice_zh: String,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        Self {
+            models_dir: PathBuf::from("models"),
+            asr_model_en: WhisperSize::Base,
+            asr_model_zh: WhisperSize::Base,
+            asr_threads: 2,
+            vad_hangover_ms: 300,
+            vad_threshold: 0.5,
+            vad_min_speech_ms: 200,
+            piper_voice_en: "en_US-joe-medium.onnx".into(),
+            espeak_voice_zh: "cmn".into(),
+        }
+    }
+}
+
+impl VoiceConfig {
+    pub fn whisper_dir(&self, size: WhisperSize) -> PathBuf {
+        self.models_dir.join(match size {
+            WhisperSize::Base => "whisper-base",
+            WhisperSize::TinyEn => "whisper-tiny.en",
+        })
+    }
+    pub fn silero_model(&self) -> PathBuf {
+        self.models_dir.join("silero_vad.onnx")
+    }
+    pub fn piper_model_en(&self) -> PathBuf {
+        self.models_dir.join("piper").join(&self.piper_voice_en)
+    }
+    pub fn espeak_data_dir(&self) -> PathBuf {
+        self.models_dir.join("espeak-ng-data")
+    }
+    pub fn onnxruntime_lib(&self) -> PathBuf {
+        self.models_dir.join("lib/onnxruntime/libonnxruntime.so")
+    }
+}

@@ -1,0 +1,129 @@
+//! Text to speech: synthesizes text and hands audio out in 20 ms frames as it is produced, so
+//! playback starts before the whole reply is spoken; a cancellation token stops it within one
+//! frame (barge-in). [`piper`] (English) and [`espeak`] (Mandarin) are the real engines;
+//! [`FakeTts`] is for unit tests.
+
+pub mod espeak;
+pub mod piper;
+
+use crate::audio::AudioChunk;
+use crate::{Language, VoiceError};
+use std::ops::ControlFlow;
+use tokio_util::sync::CancellationToken;
+
+/// What one synthesis produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SynthesisStats {
+    /// Audio handed to the sink, in milliseconds.
+    pub audio_ms: f64,
+    /// Whether the token or the sink stopped synthesis early.
+    pub cancelled: bool,
+}
+
+/// A speech synthesizer. One loaded voice serves many calls.
+pub trait TextToSpeech: Send + Sync {
+    /// Sample rate of the frames handed to the sink.
+    fn sample_rate(&self) -> u32;
+    /// Languages this engine can speak.
+    fn languages(&self) -> &[Language];
+    /// Synthesizes `text`, calling `sink` with consecutive 20 ms frames (the last may be
+    /// shorter). Stops within one frame when `cancel` fires or the sink returns `Break`.
+    fn synthesize(
+        &self,
+        text: &str,
+        language: Language,
+        cancel: &CancellationToken,
+        sink: &mut dyn FnMut(AudioChunk) -> ControlFlow<()>,
+    ) -> Result<SynthesisStats, VoiceError>;
+}
+
+/// Splits synthesized samples into 20 ms frames for the sink, honouring cancellation between
+/// frames. Shared by every engine so they behave alike.
+pub(crate) fn emit_frames(
+    samples: &[i16],
+    sample_rate: u32,
+    cancel: &CancellationToken,
+    sink: &mut dyn FnMut(AudioChunk) -> ControlFlow<()>,
+    stats: &mut SynthesisStats,
+) -> ControlFlow<()> {
+    let frame = (sample_rate * crate::FRAME_MS / 1000) as usize;
+    for chunk in samples.chunks(frame.max(1)) {
+        if cancel.is_cancelled() {
+            stats.cancelled = true;
+            return ControlFlow::Break(());
+        }
+        stats.audio_ms += chunk.len() as f64 * 1000.0 / f64::from(sample_rate);
+        if sink(AudioChunk { sample_rate, samples: chunk.to_vec() }).is_break() {
+            stats.cancelled = true;
+            return ControlFlow::Break(());
+        }
+    }
+    ControlFlow::Continue(())
+}
+
+/// Splits text into sentences at . ! ? 。！？ (keeping the mark), so synthesis can start on the
+/// first sentence.
+pub fn split_sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if matches!(c, '.' | '!' | '?' | '。' | '！' | '？' | ';' | '；') {
+            let end = i + c.len_utf8();
+            let s = text[start..end].trim();
+            if !s.is_empty() {
+                out.push(s);
+            }
+            start = end;
+        }
+    }
+    let rest = text[start..].trim();
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
+/// Deterministic fake: a 440 Hz tone, 60 ms per character, at 16 kHz.
+#[derive(Debug, Default)]
+pub struct FakeTts;
+
+impl TextToSpeech for FakeTts {
+    fn sample_rate(&self) -> u32 {
+        16_000
+    }
+
+    fn languages(&self) -> &[Language] {
+        &[Language::English, Language::Chinese]
+    }
+
+    fn synthesize(
+        &self,
+        text: &str,
+        _language: Language,
+        cancel: &CancellationToken,
+        sink: &mut dyn FnMut(AudioChunk) -> ControlFlow<()>,
+    ) -> Result<SynthesisStats, VoiceError> {
+        let mut stats = SynthesisStats::default();
+        for sentence in split_sentences(text) {
+            let n = sentence.chars().count() * 960;
+            let samples: Vec<i16> = (0..n)
+                .map(|i| ((i as f32 * 440.0 * std::f32::consts::TAU / 16000.0).sin() * 8000.0) as i16)
+                .collect();
+            if emit_frames(&samples, 16_000, cancel, sink, &mut stats).is_break() {
+                break;
+            }
+        }
+        Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentences_split_in_both_languages() {
+        assert_eq!(split_sentences("Hi there. How are you? Fine"), vec!["Hi there.", "How are you?", "Fine"]);
+        assert_eq!(split_sentences("您好。请问您有时间吗？"), vec!["您好。", "请问您有时间吗？"]);
+    }
+}

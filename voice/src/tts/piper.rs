@@ -1,0 +1,1 @@
+//! Piper TTS through piper-rs (onnxruntime loaded dynamically from the PyPI wheel).
