@@ -1,1 +1,15 @@
-//! Customer data layer.
+//! Customer data layer: the SQL store (SQLite by default, PostgreSQL by URL), sentence
+//! embeddings on candle, and the vector index (embedded on disk by default, Qdrant at scale).
+//! Everything the bot and the campaign know about a customer comes through here.
+
+pub mod config;
+pub mod embed;
+pub mod error;
+pub mod index;
+pub mod store;
+
+pub use config::RetrievalConfig;
+pub use embed::{BertEmbedder, Embedder, FakeEmbedder};
+pub use error::RetrievalError;
+pub use index::{Filter, Hit, Payload, Point, VectorIndex};
+pub use store::SqlStore;

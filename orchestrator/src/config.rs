@@ -1,0 +1,77 @@
+//! The product's configuration: defaults, then a TOML file, then environment variables with the
+//! `RINGWISE_` prefix (nested keys joined by `__`, e.g. `RINGWISE_LLM__THREADS=1`). Each crate
+//! owns its section's type; this module only composes them.
+
+use dialog::LlmConfig;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use retrieval::RetrievalConfig;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use voice::VoiceConfig;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub voice: VoiceConfig,
+    pub llm: LlmConfig,
+    pub retrieval: RetrievalConfig,
+    pub server: ServerConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Address the gRPC server listens on.
+    pub listen: String,
+    /// Concurrent gRPC requests (streams) served; more wait.
+    pub max_concurrent_requests: usize,
+    /// Unary request timeout in seconds.
+    pub request_timeout_s: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:50051".into(), max_concurrent_requests: 64, request_timeout_s: 30 }
+    }
+}
+
+impl Config {
+    /// Loads defaults ← `file` (if given, it must exist) ← `RINGWISE_*` environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(Box::new(figment::Error::from(format!(
+                    "config file {} does not exist",
+                    path.display()
+                ))));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        fig.merge(Env::prefixed("RINGWISE_").split("__")).extract().map_err(Box::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("ringwise.toml", "[llm]\nthreads = 3\n[voice]\nvad_hangover_ms = 450\n")?;
+            jail.set_env("RINGWISE_LLM__THREADS", "1");
+            let c = Config::load(Some(Path::new("ringwise.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.llm.threads, 1);
+            assert_eq!(c.voice.vad_hangover_ms, 450);
+            assert_eq!(c.server.listen, ServerConfig::default().listen);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        assert!(Config::load(Some(Path::new("/nonexistent/ringwise.toml"))).is_err());
+    }
+}

@@ -1,0 +1,83 @@
+//! Loads every real engine once per process, from the configuration, and times each load.
+
+use crate::Config;
+use anyhow::Context;
+use dialog::llm::llama::LlamaCppModel;
+use dialog::LanguageModel;
+use retrieval::{BertEmbedder, Embedder};
+use std::sync::Arc;
+use std::time::Instant;
+use voice::asr::whisper::WhisperAsr;
+use voice::tts::espeak::EspeakTts;
+use voice::tts::piper::PiperTts;
+use voice::vad::silero::SileroVad;
+use voice::{Language, SpeechToText, TextToSpeech, VoiceActivity, VoiceConfig};
+
+/// The loaded engines, shared by all calls.
+pub struct Engines {
+    pub voice: VoiceConfig,
+    pub asr_en: Arc<dyn SpeechToText>,
+    pub asr_zh: Arc<dyn SpeechToText>,
+    pub tts_en: Arc<dyn TextToSpeech>,
+    pub tts_zh: Arc<dyn TextToSpeech>,
+    pub llm: Arc<dyn LanguageModel>,
+    pub embedder: Arc<dyn Embedder>,
+    /// (engine, milliseconds to load) in load order.
+    pub load_ms: Vec<(&'static str, f64)>,
+}
+
+impl std::fmt::Debug for Engines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engines").field("load_ms", &self.load_ms).finish()
+    }
+}
+
+fn timed<T>(load_ms: &mut Vec<(&'static str, f64)>, name: &'static str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let t = Instant::now();
+    let v = f().with_context(|| format!("loading the {name} engine"))?;
+    load_ms.push((name, t.elapsed().as_secs_f64() * 1e3));
+    Ok(v)
+}
+
+impl Engines {
+    /// Loads Whisper (one checkpoint per configured language, shared when equal), Piper,
+    /// espeak-ng, the LLM and the embedder. Blocking: call before serving, or in
+    /// `spawn_blocking`.
+    pub fn load(config: &Config) -> anyhow::Result<Self> {
+        let v = &config.voice;
+        let mut load_ms = Vec::new();
+        let asr_en: Arc<dyn SpeechToText> = timed(&mut load_ms, "asr_en", || {
+            Ok(Arc::new(WhisperAsr::load(&v.whisper_dir(v.asr_model_en), v.asr_threads)?))
+        })?;
+        let asr_zh: Arc<dyn SpeechToText> = if v.asr_model_zh == v.asr_model_en {
+            asr_en.clone()
+        } else {
+            timed(&mut load_ms, "asr_zh", || Ok(Arc::new(WhisperAsr::load(&v.whisper_dir(v.asr_model_zh), v.asr_threads)?)))?
+        };
+        let tts_en: Arc<dyn TextToSpeech> = timed(&mut load_ms, "tts_en", || Ok(Arc::new(PiperTts::load(v)?)))?;
+        let tts_zh: Arc<dyn TextToSpeech> = timed(&mut load_ms, "tts_zh", || Ok(Arc::new(EspeakTts::new(v)?)))?;
+        let llm: Arc<dyn LanguageModel> = timed(&mut load_ms, "llm", || Ok(Arc::new(LlamaCppModel::load(&config.llm)?)))?;
+        let embedder: Arc<dyn Embedder> =
+            timed(&mut load_ms, "embedder", || Ok(Arc::new(BertEmbedder::load(&config.retrieval.embedder_dir)?)))?;
+        Ok(Self { voice: v.clone(), asr_en, asr_zh, tts_en, tts_zh, llm, embedder, load_ms })
+    }
+
+    pub fn asr(&self, language: Language) -> &Arc<dyn SpeechToText> {
+        match language {
+            Language::English => &self.asr_en,
+            Language::Chinese => &self.asr_zh,
+        }
+    }
+
+    pub fn tts(&self, language: Language) -> &Arc<dyn TextToSpeech> {
+        match language {
+            Language::English => &self.tts_en,
+            Language::Chinese => &self.tts_zh,
+        }
+    }
+
+    /// A fresh VAD for one audio stream (Silero keeps per-stream state).
+    pub fn new_vad(&self) -> anyhow::Result<Box<dyn VoiceActivity>> {
+        Ok(Box::new(SileroVad::new(&self.voice)?))
+    }
+}

@@ -1,0 +1,60 @@
+//! The SQL store on SQLite (always) and on the PostgreSQL of our machine kind (127.0.0.1:5432,
+//! database `test`; skipped with a message when no server answers).
+
+use retrieval::store::{CallRecord, Customer, TurnRecord};
+use retrieval::SqlStore;
+
+async fn contract(store: &SqlStore, suffix: &str) {
+    let customer = Customer {
+        id: format!("cust-{suffix}"),
+        display_name: "Li Wei".into(),
+        language: "zh".into(),
+        created_at_ms: 1,
+    };
+    store.upsert_customer(&customer).await.unwrap();
+    store.upsert_customer(&Customer { display_name: "Li Wei (updated)".into(), ..customer.clone() }).await.unwrap();
+    let call = CallRecord {
+        id: format!("call-{suffix}"),
+        customer_id: customer.id.clone(),
+        campaign_id: "camp".into(),
+        started_at_ms: 10,
+        ended_at_ms: 20,
+        outcome: "callback".into(),
+        turns: vec![
+            TurnRecord { speaker: "bot".into(), text: "您好".into(), latency_ms: Some(120.5) },
+            TurnRecord { speaker: "caller".into(), text: "没时间".into(), latency_ms: None },
+        ],
+    };
+    store.insert_call(&call).await.unwrap();
+    assert_eq!(store.call(&call.id).await.unwrap(), Some(call.clone()));
+    assert_eq!(store.call("missing").await.unwrap(), None);
+    // A duplicate call id fails and leaves the stored call as it was (one transaction).
+    let dup = CallRecord { outcome: "converted".into(), ..call.clone() };
+    assert!(store.insert_call(&dup).await.is_err());
+    assert_eq!(store.call(&call.id).await.unwrap(), Some(call));
+}
+
+#[tokio::test]
+async fn sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sub/ringwise.db").display());
+    let store = SqlStore::connect(&url).await.unwrap();
+    contract(&store, "a").await;
+    // Migrations are idempotent on reconnect.
+    drop(store);
+    SqlStore::connect(&url).await.unwrap();
+}
+
+#[tokio::test]
+async fn postgres_store() {
+    let url = std::env::var("DATABASE_URL_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let store = match SqlStore::connect(&url).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("SKIP: PostgreSQL not reachable at {url}: {e}");
+            return;
+        }
+    };
+    let suffix = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    contract(&store, &suffix).await;
+}

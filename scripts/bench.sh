@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every benchmark binary and prints its figures. The numbers go into BENCHMARKS.md by hand,
+# with the date; each line printed names the figure. Same build profile as the tests.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export OMP_WAIT_POLICY=PASSIVE
+run() { echo "== cargo run -q $*"; cargo run -q "$@"; }
+run -p voice --example asr_bench
+run -p voice --example tts_bench
+run -p voice --example vad_bench
+run -p dialog --example llm_bench
+run -p retrieval --example embed_bench

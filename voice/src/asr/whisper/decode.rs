@@ -1,0 +1,160 @@
+//! Greedy decoding for one audio window: the forced start sequence, token suppression, a loop
+//! guard against repeated n-grams, average log-probability and the no-speech probability.
+
+use super::tokens::SpecialTokens;
+use crate::VoiceError;
+use candle_core::{IndexOp, Tensor};
+use candle_transformers::models::whisper::model::Whisper;
+
+/// What one greedy pass produced.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Decoded {
+    /// Text tokens (no special tokens), after the loop guard cut any repetition.
+    pub tokens: Vec<u32>,
+    /// Sum of the chosen tokens' log-probabilities, `<|endoftext|>` included when it was reached.
+    pub sum_logprob: f32,
+    /// Probability of `<|nocaptions|>` at the start-of-transcript position.
+    pub no_speech_prob: f32,
+    /// True when the loop guard stopped decoding.
+    pub looped: bool,
+}
+
+impl Decoded {
+    /// Whisper's `avg_logprob`: the sum over text tokens plus end-of-text, divided by their count.
+    pub fn avg_logprob(&self) -> f32 {
+        self.sum_logprob / (self.tokens.len() + 1) as f32
+    }
+}
+
+/// Inputs of one greedy pass that do not depend on the audio.
+#[derive(Debug)]
+pub(crate) struct DecodeRequest<'a> {
+    /// `<|startofprev|>` + prompt tokens (may be empty), then the start-of-transcript sequence.
+    pub prefix: &'a [u32],
+    /// Index of `<|startoftranscript|>` in `prefix`.
+    pub sot_index: usize,
+    pub special: &'a SpecialTokens,
+    /// Token ids never sampled (config's `suppress_ids`, every special token but end-of-text).
+    pub suppress: &'a [u32],
+    /// Additionally suppressed at the first step (config's `suppress_ids_begin`).
+    pub suppress_begin: &'a [u32],
+    /// Most text tokens to produce.
+    pub max_tokens: usize,
+}
+
+/// Runs the decoder greedily over `audio_features` (the encoder output). Resets the model's
+/// cross-attention cache first, so each call is independent.
+pub(crate) fn greedy(model: &mut Whisper, audio_features: &Tensor, req: &DecodeRequest<'_>) -> Result<Decoded, VoiceError> {
+    let device = audio_features.device().clone();
+    model.reset_kv_cache();
+    let mut tokens: Vec<u32> = req.prefix.to_vec();
+    let sample_begin = tokens.len();
+    let mut sum_logprob = 0f32;
+    let mut no_speech_prob = 0f32;
+    let mut looped = false;
+    for step in 0..req.max_tokens {
+        let input = Tensor::new(tokens.as_slice(), &device)?.unsqueeze(0)?;
+        // candle's decoder caches only the cross-attention keys/values; the first step fills them.
+        let hidden = model.decoder.forward(&input, audio_features, step == 0)?;
+        let last = tokens.len() - 1;
+        if step == 0 {
+            let at_sot = model.decoder.final_linear(&hidden.i((.., req.sot_index..req.sot_index + 1))?)?;
+            let at_sot: Vec<f32> = at_sot.flatten_all()?.to_vec1()?;
+            let logprobs = log_softmax(&at_sot);
+            no_speech_prob = logprobs.get(req.special.no_speech as usize).map_or(0.0, |lp| lp.exp());
+        }
+        let logits = model.decoder.final_linear(&hidden.i((.., last..last + 1))?)?;
+        let mut logits: Vec<f32> = logits.flatten_all()?.to_vec1()?;
+        for &id in req.suppress.iter().chain(if step == 0 { req.suppress_begin } else { &[] }) {
+            if let Some(l) = logits.get_mut(id as usize) {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+        let logprobs = log_softmax(&logits);
+        let (next, lp) = logprobs
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, &lp)| (i as u32, lp))
+            .ok_or_else(|| VoiceError::engine("whisper", "decoder produced no logits"))?;
+        sum_logprob += lp;
+        if next == req.special.eot {
+            break;
+        }
+        tokens.push(next);
+        if let Some(keep) = repeated_tail(&tokens[sample_begin..]) {
+            tracing::debug!(tokens = tokens.len() - sample_begin, keep, "whisper loop guard: repeated n-gram, stopping");
+            tokens.truncate(sample_begin + keep);
+            looped = true;
+            break;
+        }
+    }
+    Ok(Decoded { tokens: tokens.split_off(sample_begin), sum_logprob, no_speech_prob, looped })
+}
+
+fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
+    let log_sum = max + sum.ln();
+    logits.iter().map(|&l| l - log_sum).collect()
+}
+
+/// If `tokens` ends with the same n-gram repeated too often (Whisper's "6-6-6-6…" loops), returns
+/// how many tokens to keep: everything before the repetition plus one copy of the n-gram.
+pub(crate) fn repeated_tail(tokens: &[u32]) -> Option<usize> {
+    for n in 1..=16 {
+        // Longer n-grams need fewer repeats to be a loop rather than speech ("no, no, no").
+        let repeats = match n {
+            1 => 8,
+            2..=4 => 4,
+            _ => 3,
+        };
+        if tokens.len() < n * repeats {
+            continue;
+        }
+        let tail = &tokens[tokens.len() - n..];
+        let all_same = (1..repeats).all(|r| {
+            let end = tokens.len() - r * n;
+            &tokens[end - n..end] == tail
+        });
+        if all_same {
+            return Some(tokens.len() - (repeats - 1) * n);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_guard_cuts_repeated_bigrams_to_one_copy() {
+        // "6-6-6-6-" as tokens 21, 12.
+        let t = [5, 7, 21, 12, 21, 12, 21, 12, 21, 12];
+        assert_eq!(repeated_tail(&t), Some(4));
+    }
+
+    #[test]
+    fn loop_guard_leaves_speech_alone() {
+        assert_eq!(repeated_tail(&[1, 2, 3, 4, 5, 6]), None);
+        // "no, no, no" — three repeats of a 2-gram is speech.
+        assert_eq!(repeated_tail(&[9, 3, 4, 3, 4, 3, 4]), None);
+        assert_eq!(repeated_tail(&[]), None);
+    }
+
+    #[test]
+    fn loop_guard_catches_long_phrases() {
+        let phrase = [10, 11, 12, 13, 14, 15];
+        let t: Vec<u32> = [1, 2].iter().chain(phrase.iter().cycle().take(18)).copied().collect();
+        assert_eq!(repeated_tail(&t), Some(8));
+    }
+
+    #[test]
+    fn log_softmax_normalises() {
+        let lp = log_softmax(&[1.0, 2.0, f32::NEG_INFINITY]);
+        let total: f32 = lp.iter().map(|l| l.exp()).sum();
+        assert!((total - 1.0).abs() < 1e-6);
+        assert_eq!(lp[2], f32::NEG_INFINITY);
+    }
+}

@@ -1,0 +1,204 @@
+//! Whisper on the real model files: transcripts of the clips in `tests/data/asr_*.wav` against
+//! their `.txt` references (word error rate), silence and noise, and partials during `push`.
+//! Needs `models/whisper-base` and `models/whisper-tiny.en` (run scripts/setup.sh).
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use voice::asr::whisper::WhisperAsr;
+use voice::audio::read_wav;
+use voice::{AsrOptions, Language, SpeechToText};
+
+/// Largest word error rate accepted per model on the espeak-ng clips.
+const MAX_WER_BASE: f64 = 0.25;
+const MAX_WER_TINY_EN: f64 = 0.25;
+
+fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn load(name: &str) -> &'static WhisperAsr {
+    static BASE: OnceLock<WhisperAsr> = OnceLock::new();
+    static TINY_EN: OnceLock<WhisperAsr> = OnceLock::new();
+    let cell = match name {
+        "whisper-base" => &BASE,
+        _ => &TINY_EN,
+    };
+    cell.get_or_init(|| {
+        let dir = models_dir().join(name);
+        assert!(
+            dir.join("model.bin").exists(),
+            "{} is missing: run scripts/setup.sh to fetch the Whisper models",
+            dir.join("model.bin").display()
+        );
+        WhisperAsr::load(&dir, 2).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+    })
+}
+
+/// Lower case, punctuation dropped (apostrophes kept), split on whitespace.
+fn words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c == '\'' { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Word error rate: word-level Levenshtein distance over the reference length.
+fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let (r, h) = (words(reference), words(hypothesis));
+    let mut prev: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut cur = vec![i + 1; h.len() + 1];
+        for (j, hw) in h.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(rw != hw)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[h.len()] as f64 / r.len().max(1) as f64
+}
+
+#[test]
+fn wer_counts_substitutions_insertions_and_deletions() {
+    assert_eq!(wer("call me back", "Call me back."), 0.0);
+    assert!((wer("call me back", "call back") - 1.0 / 3.0).abs() < 1e-9);
+    assert!((wer("call me back", "please call me back now") - 2.0 / 3.0).abs() < 1e-9);
+    assert!((wer("a b c d", "a x c d") - 0.25).abs() < 1e-9);
+}
+
+/// Every `asr_*.wav` with its reference text.
+fn clips() -> Result<Vec<(PathBuf, String)>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with("asr_") && name.ends_with(".wav") {
+            let text = std::fs::read_to_string(path.with_extension("txt"))
+                .with_context(|| format!("reference text for {}", path.display()))?;
+            out.push((path, text.trim().to_string()));
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        bail!("no asr_*.wav clips in {}", dir.display());
+    }
+    Ok(out)
+}
+
+fn check_clips(model: &str, max_wer: f64) -> Result<()> {
+    let asr = load(model);
+    let options = AsrOptions { language: Language::English, initial_prompt: None };
+    let mut failures = Vec::new();
+    let mut total = 0.0;
+    let all = clips()?;
+    for (path, reference) in &all {
+        let audio = read_wav(path)?;
+        assert_eq!(audio.sample_rate, 16_000, "{} must be 16 kHz", path.display());
+        let t = asr.transcribe(&audio.samples, &options)?;
+        let e = wer(reference, &t.text);
+        total += e;
+        eprintln!(
+            "{model} {}: WER {e:.2} avg_logprob {:.2} no_speech {:.3}\n  ref: {reference}\n  hyp: {}",
+            path.display(),
+            t.avg_logprob,
+            t.no_speech_prob,
+            t.text
+        );
+        assert!(t.is_final);
+        if e > max_wer {
+            failures.push(format!("{}: WER {e:.2} > {max_wer}: {:?} vs {reference:?}", path.display(), t.text));
+        }
+    }
+    eprintln!("{model}: mean WER {:.3} over {} clips", total / all.len() as f64, all.len());
+    if !failures.is_empty() {
+        bail!("{model}:\n{}", failures.join("\n"));
+    }
+    Ok(())
+}
+
+#[test]
+fn base_transcribes_english_clips() -> Result<()> {
+    check_clips("whisper-base", MAX_WER_BASE)
+}
+
+#[test]
+fn tiny_en_transcribes_english_clips() -> Result<()> {
+    check_clips("whisper-tiny.en", MAX_WER_TINY_EN)
+}
+
+/// Deterministic low white noise (xorshift), about −40 dBFS.
+fn white_noise(samples: usize) -> Vec<i16> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..samples)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as i32 % 600 - 300) as i16
+        })
+        .collect()
+}
+
+#[test]
+fn silence_and_noise_give_no_text() -> Result<()> {
+    let options = AsrOptions::default();
+    for model in ["whisper-base", "whisper-tiny.en"] {
+        let asr = load(model);
+        for (what, pcm) in [("silence", vec![0i16; 32_000]), ("noise", white_noise(32_000))] {
+            let t = asr.transcribe(&pcm, &options)?;
+            eprintln!("{model} {what}: {:?} no_speech {:.3} avg_logprob {:.2}", t.text, t.no_speech_prob, t.avg_logprob);
+            assert!(t.text.is_empty() || t.no_speech_prob > 0.5, "{model} {what}: heard {:?} with no_speech {}", t.text, t.no_speech_prob);
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn stream_gives_partials_then_a_final() -> Result<()> {
+    let asr = load("whisper-tiny.en");
+    let (path, reference) = clips()?.into_iter().next().context("a clip")?;
+    let audio = read_wav(&path)?;
+    let mut stream = asr.start(&AsrOptions::default())?;
+    let mut partials = Vec::new();
+    // 20 ms frames, as they arrive from the line.
+    for frame in audio.samples.chunks(320) {
+        if let Some(p) = stream.push(frame)? {
+            assert!(!p.is_final);
+            partials.push(p.text);
+        }
+    }
+    let last = stream.finish()?;
+    eprintln!("partials: {partials:?}\nfinal: {:?}", last.text);
+    // One partial per second of audio.
+    assert_eq!(partials.len(), audio.samples.len() / 16_000, "partials {partials:?}");
+    assert!(partials.iter().any(|p| !p.is_empty()), "all partials empty: {partials:?}");
+    assert!(last.is_final);
+    assert!(wer(&reference, &last.text) <= MAX_WER_TINY_EN, "{:?} vs {reference:?}", last.text);
+    // The stream was reset: an empty utterance gives empty text.
+    let empty = stream.finish()?;
+    assert!(empty.text.is_empty(), "{:?}", empty.text);
+    Ok(())
+}
+
+#[test]
+fn english_only_model_refuses_chinese() {
+    let asr = load("whisper-tiny.en");
+    let options = AsrOptions { language: Language::Chinese, initial_prompt: None };
+    let err = asr.start(&options).err().expect("tiny.en must refuse zh");
+    assert!(err.to_string().contains("English-only"), "{err}");
+}
+
+#[test]
+fn initial_prompt_is_accepted() -> Result<()> {
+    let asr = load("whisper-base");
+    let (path, reference) = clips()?.into_iter().next().context("a clip")?;
+    let audio = read_wav(&path)?;
+    let options = AsrOptions { language: Language::English, initial_prompt: Some("Acme Mobile outbound call.".into()) };
+    let t = asr.transcribe(&audio.samples, &options)?;
+    eprintln!("with prompt: {:?}", t.text);
+    assert!(wer(&reference, &t.text) <= MAX_WER_BASE, "{:?} vs {reference:?}", t.text);
+    Ok(())
+}
