@@ -165,7 +165,7 @@ fn converse(engines: &Engines, opts: &DemoOptions) -> anyhow::Result<DemoReport>
     write_wav(&caller_wav, &caller_audio)?;
 
     // 2. 20 ms frames through VAD; speech frames also go to Whisper for partials.
-    let mut vad = engines.new_vad()?;
+    let mut vad = (engines.new_vad)()?;
     let mut asr = engines.asr(opts.language).start(&AsrOptions {
         language: opts.language,
         initial_prompt: Some("Sunrise Insurance, car insurance".into()),

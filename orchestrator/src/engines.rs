@@ -11,11 +11,14 @@ use voice::asr::whisper::WhisperAsr;
 use voice::tts::espeak::EspeakTts;
 use voice::tts::piper::PiperTts;
 use voice::vad::silero::SileroVad;
-use voice::{Language, SpeechToText, TextToSpeech, VoiceActivity, VoiceConfig};
+use voice::{Language, SpeechToText, TextToSpeech, VoiceActivity};
+
+/// Makes a fresh VAD for one audio stream (VADs keep per-stream state).
+pub type VadFactory = Arc<dyn Fn() -> Result<Box<dyn VoiceActivity>, voice::VoiceError> + Send + Sync>;
 
 /// The loaded engines, shared by all calls.
 pub struct Engines {
-    pub voice: VoiceConfig,
+    pub new_vad: VadFactory,
     pub asr_en: Arc<dyn SpeechToText>,
     pub asr_zh: Arc<dyn SpeechToText>,
     pub tts_en: Arc<dyn TextToSpeech>,
@@ -55,11 +58,15 @@ impl Engines {
             timed(&mut load_ms, "asr_zh", || Ok(Arc::new(WhisperAsr::load(&v.whisper_dir(v.asr_model_zh), v.asr_threads)?)))?
         };
         let tts_en: Arc<dyn TextToSpeech> = timed(&mut load_ms, "tts_en", || Ok(Arc::new(PiperTts::load(v)?)))?;
-        let tts_zh: Arc<dyn TextToSpeech> = timed(&mut load_ms, "tts_zh", || Ok(Arc::new(EspeakTts::new(v)?)))?;
+        let tts_zh: Arc<dyn TextToSpeech> = timed(&mut load_ms, "tts_zh", || Ok(Arc::new(EspeakTts::load(v)?)))?;
         let llm: Arc<dyn LanguageModel> = timed(&mut load_ms, "llm", || Ok(Arc::new(LlamaCppModel::load(&config.llm)?)))?;
         let embedder: Arc<dyn Embedder> =
             timed(&mut load_ms, "embedder", || Ok(Arc::new(BertEmbedder::load(&config.retrieval.embedder_dir)?)))?;
-        Ok(Self { voice: v.clone(), asr_en, asr_zh, tts_en, tts_zh, llm, embedder, load_ms })
+        // Fail now, not on the first call, if the VAD cannot be built.
+        let vad_config = v.clone();
+        let new_vad: VadFactory = Arc::new(move || Ok(Box::new(SileroVad::new(&vad_config)?)));
+        timed(&mut load_ms, "vad", || Ok(new_vad()?))?;
+        Ok(Self { new_vad, asr_en, asr_zh, tts_en, tts_zh, llm, embedder, load_ms })
     }
 
     pub fn asr(&self, language: Language) -> &Arc<dyn SpeechToText> {
@@ -74,10 +81,5 @@ impl Engines {
             Language::English => &self.tts_en,
             Language::Chinese => &self.tts_zh,
         }
-    }
-
-    /// A fresh VAD for one audio stream (Silero keeps per-stream state).
-    pub fn new_vad(&self) -> anyhow::Result<Box<dyn VoiceActivity>> {
-        Ok(Box::new(SileroVad::new(&self.voice)?))
     }
 }

@@ -5,7 +5,6 @@
 use crate::proto::orchestrator_server::{Orchestrator, OrchestratorServer};
 use crate::proto::{self, transcript_event::Event};
 use crate::Engines;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 use voice::{AsrOptions, Language, VadEvent};
 
@@ -104,8 +104,8 @@ impl Orchestrator for OrchestratorService {
         // Engine side: VAD + Whisper on a blocking thread, never in an async poll.
         let engines = self.engines.clone();
         tokio::task::spawn_blocking(move || {
-            let run = || -> anyhow::Result<()> {
-                let mut vad = engines.new_vad()?;
+            let mut run = || -> anyhow::Result<()> {
+                let mut vad = (engines.new_vad)()?;
                 let mut asr = engines.asr(language).start(&AsrOptions { language, initial_prompt: None })?;
                 let mut in_speech = false;
                 let mut start_ms = 0;
@@ -162,22 +162,23 @@ impl Orchestrator for OrchestratorService {
     }
 }
 
-/// Serves the API on `addr` until `shutdown` fires, behind tower's concurrency limit and timeout.
+/// Serves the API on `listener` until `shutdown` fires, behind tower's concurrency limit and
+/// timeout.
 pub async fn serve(
     engines: Arc<Engines>,
-    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
     config: &crate::config::ServerConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let layer = tower::ServiceBuilder::new()
         .concurrency_limit(config.max_concurrent_requests.max(1))
         .into_inner();
-    tracing::info!(%addr, "gRPC server listening");
+    tracing::info!(addr = %listener.local_addr()?, "gRPC server listening");
     tonic::transport::Server::builder()
         .timeout(Duration::from_secs(config.request_timeout_s.max(1)))
         .layer(layer)
         .add_service(OrchestratorServer::new(OrchestratorService::new(engines)))
-        .serve_with_shutdown(addr, shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.cancelled_owned())
         .await?;
     Ok(())
 }

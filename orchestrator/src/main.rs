@@ -106,7 +106,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let cfg = config.clone();
             let engines = Arc::new(tokio::task::spawn_blocking(move || Engines::load(&cfg)).await??);
-            let addr = config.server.listen.parse().with_context(|| format!("server.listen = {:?}", config.server.listen))?;
+            let listener = tokio::net::TcpListener::bind(&config.server.listen)
+                .await
+                .with_context(|| format!("listening on server.listen = {:?}", config.server.listen))?;
             let shutdown = CancellationToken::new();
             let trigger = shutdown.clone();
             tokio::spawn(async move {
@@ -114,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
                 tracing::info!("shutting down");
                 trigger.cancel();
             });
-            grpc::serve(engines, addr, &config.server, shutdown).await?;
+            grpc::serve(engines, listener, &config.server, shutdown).await?;
         }
         Command::Transcribe { wav, language } => {
             let language: Language = language.parse()?;
@@ -137,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
             let audio = tokio::task::spawn_blocking(move || -> anyhow::Result<AudioChunk> {
                 let tts: Box<dyn voice::TextToSpeech> = match language {
                     Language::English => Box::new(voice::tts::piper::PiperTts::load(&v)?),
-                    Language::Chinese => Box::new(voice::tts::espeak::EspeakTts::new(&v)?),
+                    Language::Chinese => Box::new(voice::tts::espeak::EspeakTts::load(&v)?),
                 };
                 let mut samples = Vec::new();
                 tts.synthesize(&text, language, &CancellationToken::new(), &mut |c| {

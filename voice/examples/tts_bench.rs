@@ -33,11 +33,17 @@ fn main() -> anyhow::Result<()> {
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"));
-    let config = VoiceConfig { models_dir, ..VoiceConfig::default() };
+    let config = VoiceConfig {
+        models_dir,
+        ..VoiceConfig::default()
+    };
 
     let started = Instant::now();
     let piper = PiperTts::load(&config).context("loading Piper")?;
-    println!("piper: loaded in {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
+    println!(
+        "piper: loaded in {:.0} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
     // The first inference also pays for onnxruntime's lazy set-up; report it, then measure.
     bench_one(&piper, "warm-up.", Language::English, "piper (warm-up)")?;
     bench(&piper, ENGLISH, Language::English, "piper en")?;

@@ -16,7 +16,10 @@ fn models_dir() -> PathBuf {
 }
 
 fn config() -> VoiceConfig {
-    VoiceConfig { models_dir: models_dir(), ..VoiceConfig::default() }
+    VoiceConfig {
+        models_dir: models_dir(),
+        ..VoiceConfig::default()
+    }
 }
 
 fn fake() -> Arc<dyn TextToSpeech> {
@@ -29,7 +32,10 @@ fn piper() -> Arc<dyn TextToSpeech> {
     VOICE
         .get_or_init(|| {
             let voice = PiperTts::load(&config()).unwrap_or_else(|e| {
-                panic!("Piper voice not loaded from {}: {e}", models_dir().display())
+                panic!(
+                    "Piper voice not loaded from {}: {e}",
+                    models_dir().display()
+                )
             });
             Arc::new(voice)
         })
@@ -43,16 +49,20 @@ fn espeak_cmn() -> Arc<dyn TextToSpeech> {
 /// A sentence in the engine's first language, with its plausible spoken length in seconds.
 fn sentence(engine: &dyn TextToSpeech) -> (&'static str, Language) {
     match engine.languages()[0] {
-        Language::English => ("Hello, this is Anna calling about your account.", Language::English),
+        Language::English => (
+            "Hello, this is Anna calling about your account.",
+            Language::English,
+        ),
         Language::Chinese => ("您好，我是客服中心的小王。", Language::Chinese),
     }
 }
 
 fn two_sentences(engine: &dyn TextToSpeech) -> (&'static str, Language) {
     match engine.languages()[0] {
-        Language::English => {
-            ("Hello, this is Anna. Do you have a minute to talk today?", Language::English)
-        }
+        Language::English => (
+            "Hello, this is Anna. Do you have a minute to talk today?",
+            Language::English,
+        ),
         Language::Chinese => ("您好，我是小王。请问您现在方便说话吗？", Language::Chinese),
     }
 }
@@ -67,7 +77,11 @@ fn collect(engine: &dyn TextToSpeech, text: &str, language: Language) -> Vec<Aud
         .expect("synthesis succeeds");
     assert!(!stats.cancelled, "nothing cancelled this synthesis");
     let total: f64 = frames.iter().map(AudioChunk::duration_ms).sum();
-    assert!((stats.audio_ms - total).abs() < 1e-6, "stats {} ms, frames {total} ms", stats.audio_ms);
+    assert!(
+        (stats.audio_ms - total).abs() < 1e-6,
+        "stats {} ms, frames {total} ms",
+        stats.audio_ms
+    );
     frames
 }
 
@@ -80,7 +94,12 @@ fn frames_are_20ms_at_the_sample_rate(engine: &dyn TextToSpeech) {
     for (i, frame) in frames.iter().enumerate() {
         assert_eq!(frame.sample_rate, engine.sample_rate(), "frame {i}");
         if i < last {
-            assert_eq!(frame.samples.len(), frame_len, "frame {i} of {}", frames.len());
+            assert_eq!(
+                frame.samples.len(),
+                frame_len,
+                "frame {i} of {}",
+                frames.len()
+            );
         } else {
             assert!((1..=frame_len).contains(&frame.samples.len()), "last frame");
         }
@@ -90,13 +109,22 @@ fn frames_are_20ms_at_the_sample_rate(engine: &dyn TextToSpeech) {
 fn a_sentence_is_audible_speech_of_plausible_length(engine: &dyn TextToSpeech) {
     let (text, language) = sentence(engine);
     let frames = collect(engine, text, language);
-    let samples: Vec<i16> = frames.iter().flat_map(|f| f.samples.iter().copied()).collect();
+    let samples: Vec<i16> = frames
+        .iter()
+        .flat_map(|f| f.samples.iter().copied())
+        .collect();
     let seconds = samples.len() as f64 / f64::from(engine.sample_rate());
-    assert!((0.8..8.0).contains(&seconds), "{seconds:.2} s of audio for {text:?}");
-    let rms = (samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / samples.len() as f64)
-        .sqrt();
+    assert!(
+        (0.8..8.0).contains(&seconds),
+        "{seconds:.2} s of audio for {text:?}"
+    );
+    let rms =
+        (samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / samples.len() as f64).sqrt();
     let peak = samples.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
-    assert!(rms > 200.0 && peak > 2000, "too quiet: rms {rms:.0}, peak {peak}");
+    assert!(
+        rms > 200.0 && peak > 2000,
+        "too quiet: rms {rms:.0}, peak {peak}"
+    );
 }
 
 fn cancelling_after_the_first_frame_yields_at_most_one_more(engine: &dyn TextToSpeech) {
@@ -125,7 +153,11 @@ fn a_sink_returning_break_stops_synthesis(engine: &dyn TextToSpeech) {
         .expect("a stopped synthesis is not an error");
     assert_eq!(frames, 1);
     assert!(stats.cancelled);
-    assert!(stats.audio_ms <= f64::from(FRAME_MS) + 1e-6, "{} ms", stats.audio_ms);
+    assert!(
+        stats.audio_ms <= f64::from(FRAME_MS) + 1e-6,
+        "{} ms",
+        stats.audio_ms
+    );
 }
 
 fn empty_text_gives_no_audio_and_no_error(engine: &dyn TextToSpeech) {
@@ -163,7 +195,10 @@ fn one_engine_serves_concurrent_calls(engine: Arc<dyn TextToSpeech>) {
     for thread in threads {
         let frames = thread.join().expect("synthesis thread panicked");
         // Piper samples noise, so lengths of the same sentence vary a little between runs.
-        assert!(frames.abs_diff(alone) * 5 <= alone, "{frames} frames vs {alone} alone");
+        assert!(
+            frames.abs_diff(alone) * 5 <= alone,
+            "{frames} frames vs {alone} alone"
+        );
     }
 }
 
@@ -183,9 +218,7 @@ macro_rules! tts_contract {
             }
             #[test]
             fn cancelling_after_the_first_frame_yields_at_most_one_more() {
-                super::cancelling_after_the_first_frame_yields_at_most_one_more(
-                    $engine.as_ref(),
-                );
+                super::cancelling_after_the_first_frame_yields_at_most_one_more($engine.as_ref());
             }
             #[test]
             fn a_sink_returning_break_stops_synthesis() {
@@ -219,17 +252,44 @@ fn piper_speaks_at_the_voice_sample_rate() {
 #[test]
 fn piper_refuses_mandarin_with_a_hint() {
     let err = piper()
-        .synthesize("您好", Language::Chinese, &CancellationToken::new(), &mut |_| {
-            ControlFlow::Continue(())
-        })
+        .synthesize(
+            "您好",
+            Language::Chinese,
+            &CancellationToken::new(),
+            &mut |_| ControlFlow::Continue(()),
+        )
         .expect_err("Piper has no Mandarin voice");
     assert!(err.to_string().contains("espeak"), "{err}");
 }
 
 #[test]
 fn piper_without_models_says_to_run_setup() {
-    let config = VoiceConfig { models_dir: PathBuf::from("/nonexistent/models"), ..config() };
+    let config = VoiceConfig {
+        models_dir: PathBuf::from("/nonexistent/models"),
+        ..config()
+    };
     let err = PiperTts::load(&config).expect_err("no models there");
+    assert!(err.to_string().contains("scripts/setup.sh"), "{err}");
+}
+
+#[test]
+fn piper_without_onnxruntime_says_to_run_setup() {
+    let models = tempfile::tempdir().expect("temp dir");
+    let real = models_dir()
+        .canonicalize()
+        .expect("run scripts/setup.sh: no models/ folder");
+    std::os::unix::fs::symlink(real.join("piper"), models.path().join("piper")).expect("link");
+    std::os::unix::fs::symlink(
+        real.join("espeak-ng-data"),
+        models.path().join("espeak-ng-data"),
+    )
+    .expect("link");
+    let config = VoiceConfig {
+        models_dir: models.path().to_path_buf(),
+        ..config()
+    };
+    let err = PiperTts::load(&config).expect_err("no onnxruntime there");
+    assert!(err.to_string().contains("libonnxruntime.so"), "{err}");
     assert!(err.to_string().contains("scripts/setup.sh"), "{err}");
 }
 
@@ -238,4 +298,40 @@ fn an_unknown_espeak_voice_is_a_clear_error() {
     let err = EspeakTts::new(Path::new("espeak-ng"), "zzvoice", Language::Chinese)
         .expect_err("unknown voice");
     assert!(err.to_string().contains("zzvoice"), "{err}");
+}
+
+/// sherpa-onnx (the Silero VAD) links its own onnxruntime 1.17 by name; Piper loads 1.24 by path.
+/// Both must work in one process: Piper's speech, resampled to 16 kHz, is heard by the VAD.
+#[test]
+fn piper_and_the_silero_vad_share_a_process() {
+    use voice::vad::{silero::SileroVad, VadEvent, VoiceActivity};
+    let mut vad = SileroVad::new(&config()).unwrap_or_else(|e| panic!("Silero VAD: {e}"));
+    let tts = piper();
+    let mut speech = vec![0; voice::SAMPLE_RATE as usize / 2];
+    let (text, language) = sentence(tts.as_ref());
+    for frame in collect(tts.as_ref(), text, language) {
+        speech.extend(voice::audio::resample_linear(
+            &frame.samples,
+            frame.sample_rate,
+            voice::SAMPLE_RATE,
+        ));
+    }
+    speech.extend(vec![0; voice::SAMPLE_RATE as usize]);
+    let mut events = vad.push(&speech).expect("VAD runs");
+    events.extend(vad.flush().expect("VAD flushes"));
+    assert!(
+        events.iter().any(|e| matches!(e, VadEvent::SpeechEnded { end_ms, start_ms, .. } if end_ms - start_ms > 1000)),
+        "no utterance of over a second in {events:?}"
+    );
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("Linux");
+    let runtimes: std::collections::BTreeSet<&str> = maps
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .filter(|path| path.contains("libonnxruntime"))
+        .collect();
+    assert_eq!(
+        runtimes.len(),
+        2,
+        "expected both onnxruntimes mapped, found {runtimes:?}"
+    );
 }

@@ -11,8 +11,9 @@ use voice::vad::silero::SileroVad;
 use voice::vad::EnergyVad;
 use voice::{VadEvent, VoiceActivity, VoiceConfig, SAMPLE_RATE};
 
-/// How far a reported start may be from the true start. Silero places it up to
-/// `2 * 36 ms` before the first speech window; the energy fake works in 20 ms frames.
+/// How far a reported start may be from the true start. sherpa-onnx backdates Silero's start by
+/// two model windows plus the minimum speech time from the window that confirmed it; the energy
+/// fake works in 20 ms frames.
 const START_TOLERANCE_MS: i64 = 150;
 /// How far a reported end may be from the true end of clean synthetic speech.
 const END_TOLERANCE_MS: i64 = 200;

@@ -17,7 +17,8 @@ use std::process::{Command, Stdio};
 use tokio_util::sync::CancellationToken;
 
 const ENGINE: &str = "espeak-ng";
-const INSTALL_HINT: &str = "install it with `apt-get install espeak-ng espeak-ng-data` (scripts/setup.sh does)";
+const INSTALL_HINT: &str =
+    "install it with `apt-get install espeak-ng espeak-ng-data` (scripts/setup.sh does)";
 
 /// An espeak-ng voice speaking one language.
 #[derive(Debug, Clone)]
@@ -31,14 +32,20 @@ pub struct EspeakTts {
 impl EspeakTts {
     /// The Mandarin voice named in `config` (`espeak_voice_zh`, `cmn` by default).
     pub fn load(config: &VoiceConfig) -> Result<Self, VoiceError> {
-        Self::new(Path::new("espeak-ng"), &config.espeak_voice_zh, Language::Chinese)
+        Self::new(
+            Path::new("espeak-ng"),
+            &config.espeak_voice_zh,
+            Language::Chinese,
+        )
     }
 
     /// Checks that `program` runs and knows `voice` (by speaking a probe word, which also tells
     /// the sample rate), and returns an engine speaking `language` with it.
     pub fn new(program: &Path, voice: &str, language: Language) -> Result<Self, VoiceError> {
         if voice.is_empty() || voice.starts_with('-') {
-            return Err(VoiceError::InvalidInput(format!("{voice:?} is not an espeak-ng voice name")));
+            return Err(VoiceError::InvalidInput(format!(
+                "{voice:?} is not an espeak-ng voice name"
+            )));
         }
         let mut engine = Self {
             program: program.to_path_buf(),
@@ -48,7 +55,10 @@ impl EspeakTts {
         };
         let (sample_rate, samples) = engine.run("a")?;
         if samples.is_empty() {
-            return Err(VoiceError::engine(ENGINE, format!("voice {voice:?} produced no audio for a probe word")));
+            return Err(VoiceError::engine(
+                ENGINE,
+                format!("voice {voice:?} produced no audio for a probe word"),
+            ));
         }
         engine.sample_rate = sample_rate;
         Ok(engine)
@@ -63,7 +73,10 @@ impl EspeakTts {
             .output()
             .map_err(|e| {
                 let reason = if e.kind() == std::io::ErrorKind::NotFound {
-                    format!("program {} not found: {INSTALL_HINT}", self.program.display())
+                    format!(
+                        "program {} not found: {INSTALL_HINT}",
+                        self.program.display()
+                    )
                 } else {
                     format!("could not run {}: {e}", self.program.display())
                 };
@@ -91,12 +104,21 @@ impl EspeakTts {
 fn parse_wav_stream(bytes: &[u8]) -> Result<(u32, Vec<i16>), VoiceError> {
     let reader = hound::WavReader::new(std::io::Cursor::new(bytes))?;
     let spec = reader.spec();
-    if spec.channels != 1 || spec.bits_per_sample != 16 || spec.sample_format != hound::SampleFormat::Int {
-        return Err(VoiceError::engine(ENGINE, format!("unexpected WAV format {spec:?}")));
+    if spec.channels != 1
+        || spec.bits_per_sample != 16
+        || spec.sample_format != hound::SampleFormat::Int
+    {
+        return Err(VoiceError::engine(
+            ENGINE,
+            format!("unexpected WAV format {spec:?}"),
+        ));
     }
     let mut data = Vec::new();
     reader.into_inner().read_to_end(&mut data)?;
-    let samples = data.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    let samples = data
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
     Ok((spec.sample_rate, samples))
 }
 
@@ -138,12 +160,22 @@ impl TextToSpeech for EspeakTts {
             if sample_rate != self.sample_rate {
                 return Err(VoiceError::engine(
                     ENGINE,
-                    format!("sample rate changed from {} to {sample_rate} Hz", self.sample_rate),
+                    format!(
+                        "sample rate changed from {} to {sample_rate} Hz",
+                        self.sample_rate
+                    ),
                 ));
             }
             pending.extend(samples);
             let whole = pending.len() / frame * frame;
-            if emit_frames(&pending[..whole], self.sample_rate, cancel, sink, &mut stats).is_break()
+            if emit_frames(
+                &pending[..whole],
+                self.sample_rate,
+                cancel,
+                sink,
+                &mut stats,
+            )
+            .is_break()
             {
                 return Ok(stats);
             }
@@ -160,9 +192,16 @@ mod tests {
 
     #[test]
     fn missing_program_says_how_to_install() {
-        let err = EspeakTts::new(Path::new("/nonexistent/espeak-ng"), "cmn", Language::Chinese)
-            .expect_err("a missing program must fail");
-        assert!(err.to_string().contains("apt-get install espeak-ng"), "{err}");
+        let err = EspeakTts::new(
+            Path::new("/nonexistent/espeak-ng"),
+            "cmn",
+            Language::Chinese,
+        )
+        .expect_err("a missing program must fail");
+        assert!(
+            err.to_string().contains("apt-get install espeak-ng"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -64,16 +64,27 @@ impl PiperTts {
         let mut json = model.clone().into_os_string();
         json.push(".json");
         let json = PathBuf::from(json);
-        require_file(&model)?;
-        require_file(&json)?;
-        init_espeak_data(&config.espeak_data_dir())?;
-        init_onnxruntime(&config.onnxruntime_lib())?;
+        let espeak_data = config.espeak_data_dir();
+        let onnxruntime = config.onnxruntime_lib();
+        // Every file is checked before the process-wide set-up, so a bad configuration leaves
+        // nothing half-initialised behind.
+        for file in [&model, &json, &espeak_data.join("phontab"), &onnxruntime] {
+            require_file(file)?;
+        }
+        init_espeak_data(&espeak_data)?;
+        init_onnxruntime(&onnxruntime)?;
 
         let model_config: piper_rs::ModelConfig = std::fs::File::open(&json)
-            .map_err(|e| VoiceError::ModelFormat { path: json.clone(), reason: e.to_string() })
+            .map_err(|e| VoiceError::ModelFormat {
+                path: json.clone(),
+                reason: e.to_string(),
+            })
             .and_then(|file| {
                 serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| {
-                    VoiceError::ModelFormat { path: json.clone(), reason: e.to_string() }
+                    VoiceError::ModelFormat {
+                        path: json.clone(),
+                        reason: e.to_string(),
+                    }
                 })
             })?;
         let sample_rate = model_config.audio.sample_rate;
@@ -87,7 +98,10 @@ impl PiperTts {
 
         let session = ort::session::Session::builder()
             .and_then(|mut builder| builder.commit_from_file(&model))
-            .map_err(|e| VoiceError::ModelFormat { path: model.clone(), reason: e.to_string() })?;
+            .map_err(|e| VoiceError::ModelFormat {
+                path: model.clone(),
+                reason: e.to_string(),
+            })?;
         tracing::info!(model = %model.display(), sample_rate, %espeak_voice, "loaded Piper voice");
         Ok(Self {
             voice: Mutex::new(piper_rs::Piper::from_session(session, model_config)),
@@ -153,7 +167,14 @@ impl TextToSpeech for PiperTts {
             }
             pending.extend(self.synthesize_sentence(sentence)?);
             let whole = pending.len() / frame * frame;
-            if emit_frames(&pending[..whole], self.sample_rate, cancel, sink, &mut stats).is_break()
+            if emit_frames(
+                &pending[..whole],
+                self.sample_rate,
+                cancel,
+                sink,
+                &mut stats,
+            )
+            .is_break()
             {
                 return Ok(stats);
             }
@@ -207,7 +228,11 @@ fn init_espeak_data(data_dir: &Path) -> Result<(), VoiceError> {
     let data_dir = data_dir.canonicalize()?;
     let parent = data_dir
         .parent()
-        .filter(|_| data_dir.file_name().is_some_and(|name| name == "espeak-ng-data"))
+        .filter(|_| {
+            data_dir
+                .file_name()
+                .is_some_and(|name| name == "espeak-ng-data")
+        })
         .ok_or_else(|| {
             VoiceError::InvalidInput(format!(
                 "espeak-ng data folder {} must be named espeak-ng-data",
