@@ -101,7 +101,7 @@ impl WhisperAsr {
             .map_err(|e| VoiceError::engine("whisper", format!("thread pool: {e}")))?;
         tracing::info!(dir = %dir.display(), ?dims, threads, elapsed_ms = started.elapsed().as_millis() as u64, "Whisper loaded");
         Ok(Self {
-            shared: Arc::new(Shared { engine: Mutex::new(Engine { model, mel }), tokenizer, dims, pool, tail_pad_frames: DEFAULT_TAIL_PAD_FRAMES }),
+            shared: Arc::new(Shared { engine: Mutex::new(Engine { model, mel }), tokenizer, dims, pool, tail_pad_frames: std::env::var("WTAIL").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_TAIL_PAD_FRAMES) }),
             partial_interval_samples: DEFAULT_PARTIAL_INTERVAL_MS as usize * SAMPLE_RATE / 1000,
         })
     }
