@@ -15,10 +15,13 @@ use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 use voice::audio::{resample_linear, write_wav, FRAME_SAMPLES};
-use voice::{AsrOptions, AudioChunk, Language, VadEvent, SAMPLE_RATE};
+use voice::{AsrOptions, AudioChunk, Language, VadEvent, FRAME_MS, SAMPLE_RATE};
 
-/// Audio kept from before the VAD's speech start and handed to the recognizer (200 ms).
-const PREROLL_FRAMES: usize = 10;
+/// Audio kept while no one speaks (1 s). The VAD reports a start only after some speech, so on
+/// `SpeechStarted` the frames from just before its `at_ms` go to the recognizer first.
+const PREROLL_FRAMES: usize = 50;
+/// How far before the VAD's estimated start the recognizer's audio begins.
+const PREROLL_MARGIN_MS: u64 = 100;
 
 /// The agent's static system prompt: first in every request, so its KV prefix is reused.
 pub const SYSTEM_PROMPT: &str = "You are Ava, a friendly phone agent for Sunrise Insurance. \
@@ -143,6 +146,19 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
     Ok(report)
 }
 
+/// The reply up to its last complete sentence, so a reply cut by the token budget is not spoken
+/// half-finished; the whole text when it has no sentence end.
+fn whole_sentences(text: &str) -> String {
+    let text = text.trim();
+    match text.rfind(['.', '!', '?', '。', '！', '？']) {
+        Some(at) => {
+            let end = at + text[at..].chars().next().map_or(1, char::len_utf8);
+            text[..end].to_string()
+        }
+        None => text.to_string(),
+    }
+}
+
 /// One caller turn through every engine. Blocking.
 fn converse(engines: &Engines, opts: &DemoOptions) -> anyhow::Result<DemoReport> {
     let mut timings: Vec<(String, f64)> = Vec::new();
@@ -190,16 +206,17 @@ fn converse(engines: &Engines, opts: &DemoOptions) -> anyhow::Result<DemoReport>
                 partials.push(p.text);
             }
         } else {
-            preroll.push_back(frame);
+            preroll.push_back((i as u64 * u64::from(FRAME_MS), frame));
             if preroll.len() > PREROLL_FRAMES {
                 preroll.pop_front();
             }
         }
         for event in events {
             match event {
-                VadEvent::SpeechStarted { .. } => {
+                VadEvent::SpeechStarted { at_ms } => {
                     in_speech = true;
-                    for f in preroll.drain(..) {
+                    let from = at_ms.saturating_sub(PREROLL_MARGIN_MS);
+                    for (_, f) in preroll.drain(..).filter(|(start, _)| start + u64::from(FRAME_MS) > from) {
                         if let Some(p) = asr.push(f)? {
                             partials.push(p.text);
                         }
@@ -229,7 +246,7 @@ fn converse(engines: &Engines, opts: &DemoOptions) -> anyhow::Result<DemoReport>
         ChatMessage::new(Role::System, SYSTEM_PROMPT),
         ChatMessage::new(Role::User, transcript.clone()),
     ]);
-    request.max_tokens = 48;
+    request.max_tokens = 64;
     request.stop = vec!["\n".into()];
     let t = Instant::now();
     let mut first_piece_ms = None;
@@ -239,7 +256,7 @@ fn converse(engines: &Engines, opts: &DemoOptions) -> anyhow::Result<DemoReport>
     })?;
     timings.push(("llm.first_token".into(), out.first_token_ms));
     timings.push(("llm.total".into(), out.total_ms));
-    let reply = out.text.trim().to_string();
+    let reply = whole_sentences(&out.text);
     if reply.is_empty() {
         bail!("the LLM produced an empty reply ({:?})", out.stop_reason);
     }
@@ -273,4 +290,16 @@ fn converse(engines: &Engines, opts: &DemoOptions) -> anyhow::Result<DemoReport>
         llm_tokens: out.generated_tokens,
         timings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_cut_to_whole_sentences() {
+        assert_eq!(whole_sentences(" Sure. I can help with"), "Sure.");
+        assert_eq!(whole_sentences("您好！请问"), "您好！");
+        assert_eq!(whole_sentences("no end"), "no end");
+    }
 }

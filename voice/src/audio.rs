@@ -30,7 +30,10 @@ pub fn pcm_to_f32(pcm: &[i16], out: &mut Vec<f32>) {
 
 /// f32 in [-1, 1] → i16 PCM, clipping.
 pub fn f32_to_pcm(samples: &[f32]) -> Vec<i16> {
-    samples.iter().map(|&s| (s.clamp(-1.0, 1.0) * 32767.0).round() as i16).collect()
+    samples
+        .iter()
+        .map(|&s| (s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
+        .collect()
 }
 
 /// Linear-interpolation resampler, good enough to bring a TTS voice's rate to 16 kHz for tests
@@ -74,7 +77,10 @@ pub fn read_wav(path: &Path) -> Result<AudioChunk, VoiceError> {
             .map(|c| (c.iter().map(|&s| i32::from(s)).sum::<i32>() / channels as i32) as i16)
             .collect()
     };
-    Ok(AudioChunk { sample_rate: spec.sample_rate, samples })
+    Ok(AudioChunk {
+        sample_rate: spec.sample_rate,
+        samples,
+    })
 }
 
 /// Writes mono 16-bit PCM as a WAV file.
@@ -99,7 +105,9 @@ mod tests {
 
     #[test]
     fn resample_keeps_duration() {
-        let pcm: Vec<i16> = (0..22050).map(|i| ((i as f32 * 0.05).sin() * 1000.0) as i16).collect();
+        let pcm: Vec<i16> = (0..22050)
+            .map(|i| ((i as f32 * 0.05).sin() * 1000.0) as i16)
+            .collect();
         let out = resample_linear(&pcm, 22050, 16000);
         assert_eq!(out.len(), 16000);
     }
@@ -108,7 +116,10 @@ mod tests {
     fn wav_round_trip() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("a.wav");
-        let audio = AudioChunk { sample_rate: 16000, samples: vec![0, 100, -100, i16::MAX, i16::MIN] };
+        let audio = AudioChunk {
+            sample_rate: 16000,
+            samples: vec![0, 100, -100, i16::MAX, i16::MIN],
+        };
         write_wav(&path, &audio)?;
         assert_eq!(read_wav(&path)?, audio);
         Ok(())

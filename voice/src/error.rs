@@ -11,7 +11,10 @@ pub enum VoiceError {
     #[error("invalid input: {0}")]
     InvalidInput(String),
     #[error("{engine} engine failed: {reason}")]
-    Engine { engine: &'static str, reason: String },
+    Engine {
+        engine: &'static str,
+        reason: String,
+    },
     #[error("audio I/O: {0}")]
     Io(#[from] std::io::Error),
     #[error("wav: {0}")]
@@ -20,7 +23,10 @@ pub enum VoiceError {
 
 impl VoiceError {
     pub(crate) fn engine(engine: &'static str, reason: impl std::fmt::Display) -> Self {
-        VoiceError::Engine { engine, reason: reason.to_string() }
+        VoiceError::Engine {
+            engine,
+            reason: reason.to_string(),
+        }
     }
 }
 
@@ -35,6 +41,8 @@ pub(crate) fn require_file(path: &std::path::Path) -> Result<(), VoiceError> {
     if path.exists() {
         Ok(())
     } else {
-        Err(VoiceError::ModelMissing { path: path.to_path_buf() })
+        Err(VoiceError::ModelMissing {
+            path: path.to_path_buf(),
+        })
     }
 }

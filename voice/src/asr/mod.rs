@@ -51,7 +51,12 @@ pub struct FakeAsr {
 
 impl SpeechToText for FakeAsr {
     fn start(&self, _options: &AsrOptions) -> Result<Box<dyn AsrStream>, VoiceError> {
-        Ok(Box::new(FakeAsrStream { script: self.script.clone(), next: 0, samples: 0, partial_sent: false }))
+        Ok(Box::new(FakeAsrStream {
+            script: self.script.clone(),
+            next: 0,
+            samples: 0,
+            partial_sent: false,
+        }))
     }
 }
 
@@ -75,18 +80,32 @@ impl AsrStream for FakeAsrStream {
             self.partial_sent = true;
             let words: Vec<&str> = self.current().split_whitespace().collect();
             let text = words[..words.len() / 2].join(" ");
-            return Ok(Some(Transcript { text, is_final: false, avg_logprob: -0.1, no_speech_prob: 0.0 }));
+            return Ok(Some(Transcript {
+                text,
+                is_final: false,
+                avg_logprob: -0.1,
+                no_speech_prob: 0.0,
+            }));
         }
         Ok(None)
     }
 
     fn finish(&mut self) -> Result<Transcript, VoiceError> {
-        let text = if self.samples == 0 { String::new() } else { self.current().to_string() };
+        let text = if self.samples == 0 {
+            String::new()
+        } else {
+            self.current().to_string()
+        };
         if self.samples > 0 {
             self.next += 1;
         }
         self.samples = 0;
         self.partial_sent = false;
-        Ok(Transcript { text, is_final: true, avg_logprob: -0.1, no_speech_prob: 0.0 })
+        Ok(Transcript {
+            text,
+            is_final: true,
+            avg_logprob: -0.1,
+            no_speech_prob: 0.0,
+        })
     }
 }

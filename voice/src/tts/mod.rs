@@ -53,7 +53,12 @@ pub(crate) fn emit_frames(
             return ControlFlow::Break(());
         }
         stats.audio_ms += chunk.len() as f64 * 1000.0 / f64::from(sample_rate);
-        if sink(AudioChunk { sample_rate, samples: chunk.to_vec() }).is_break() {
+        if sink(AudioChunk {
+            sample_rate,
+            samples: chunk.to_vec(),
+        })
+        .is_break()
+        {
             stats.cancelled = true;
             return ControlFlow::Break(());
         }
@@ -107,7 +112,9 @@ impl TextToSpeech for FakeTts {
         for sentence in split_sentences(text) {
             let n = sentence.chars().count() * 960;
             let samples: Vec<i16> = (0..n)
-                .map(|i| ((i as f32 * 440.0 * std::f32::consts::TAU / 16000.0).sin() * 8000.0) as i16)
+                .map(|i| {
+                    ((i as f32 * 440.0 * std::f32::consts::TAU / 16000.0).sin() * 8000.0) as i16
+                })
                 .collect();
             if emit_frames(&samples, 16_000, cancel, sink, &mut stats).is_break() {
                 break;
@@ -123,7 +130,13 @@ mod tests {
 
     #[test]
     fn sentences_split_in_both_languages() {
-        assert_eq!(split_sentences("Hi there. How are you? Fine"), vec!["Hi there.", "How are you?", "Fine"]);
-        assert_eq!(split_sentences("您好。请问您有时间吗？"), vec!["您好。", "请问您有时间吗？"]);
+        assert_eq!(
+            split_sentences("Hi there. How are you? Fine"),
+            vec!["Hi there.", "How are you?", "Fine"]
+        );
+        assert_eq!(
+            split_sentences("您好。请问您有时间吗？"),
+            vec!["您好。", "请问您有时间吗？"]
+        );
     }
 }

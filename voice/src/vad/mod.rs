@@ -13,7 +13,11 @@ pub enum VadEvent {
     /// Speech began (the orchestrator uses this for barge-in).
     SpeechStarted { at_ms: u64 },
     /// Speech ended after the configured silence hang-over; `samples` is the utterance.
-    SpeechEnded { start_ms: u64, end_ms: u64, samples: Vec<i16> },
+    SpeechEnded {
+        start_ms: u64,
+        end_ms: u64,
+        samples: Vec<i16>,
+    },
 }
 
 /// A stateful detector for one audio stream (one per call).
@@ -79,14 +83,20 @@ impl VoiceActivity for EnergyVad {
             if self.frame.len() < crate::audio::FRAME_SAMPLES {
                 continue;
             }
-            let rms = (self.frame.iter().map(|&x| f32::from(x).powi(2)).sum::<f32>()
+            let rms = (self
+                .frame
+                .iter()
+                .map(|&x| f32::from(x).powi(2))
+                .sum::<f32>()
                 / self.frame.len() as f32)
                 .sqrt();
             let loud = rms > self.threshold;
             if loud && !self.in_speech {
                 self.in_speech = true;
                 self.start_ms = Self::ms(self.processed);
-                events.push(VadEvent::SpeechStarted { at_ms: self.start_ms });
+                events.push(VadEvent::SpeechStarted {
+                    at_ms: self.start_ms,
+                });
             }
             self.processed += self.frame.len() as u64;
             if self.in_speech {

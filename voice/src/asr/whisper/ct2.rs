@@ -69,7 +69,10 @@ impl Ct2Model {
     }
 
     fn parse(path: &Path, bytes: &[u8]) -> Result<Self, VoiceError> {
-        let fmt = |reason: String| VoiceError::ModelFormat { path: path.to_path_buf(), reason };
+        let fmt = |reason: String| VoiceError::ModelFormat {
+            path: path.to_path_buf(),
+            reason,
+        };
         let mut r = Reader { buf: bytes, pos: 0 };
         let version = r.u32().map_err(fmt)?;
         if version != SUPPORTED_VERSION {
@@ -84,13 +87,19 @@ impl Ct2Model {
         for _ in 0..n_vars {
             let name = r.string().map_err(fmt)?;
             let rank = usize::from(r.u8().map_err(fmt)?);
-            let dims = (0..rank).map(|_| r.u32().map(|d| d as usize)).collect::<Result<Vec<_>, _>>().map_err(fmt)?;
+            let dims = (0..rank)
+                .map(|_| r.u32().map(|d| d as usize))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(fmt)?;
             let code = r.u8().map_err(fmt)?;
-            let dtype = Ct2DType::from_code(code).ok_or_else(|| fmt(format!("{name}: unknown dtype code {code}")))?;
+            let dtype = Ct2DType::from_code(code)
+                .ok_or_else(|| fmt(format!("{name}: unknown dtype code {code}")))?;
             let n_bytes = r.u32().map_err(fmt)? as usize;
             let expected = dims.iter().product::<usize>() * dtype.size();
             if n_bytes != expected {
-                return Err(fmt(format!("{name}: {n_bytes} bytes stored, shape {dims:?} of {dtype:?} needs {expected}")));
+                return Err(fmt(format!(
+                    "{name}: {n_bytes} bytes stored, shape {dims:?} of {dtype:?} needs {expected}"
+                )));
             }
             let data = r.take(n_bytes).map_err(fmt)?.to_vec();
             vars.insert(name, Ct2Var { dims, dtype, data });
@@ -106,14 +115,27 @@ impl Ct2Model {
             }
         }
         if r.remaining() != 0 {
-            return Err(fmt(format!("{} trailing bytes after the aliases", r.remaining())));
+            return Err(fmt(format!(
+                "{} trailing bytes after the aliases",
+                r.remaining()
+            )));
         }
-        Ok(Self { path: path.to_path_buf(), spec, vars, aliases })
+        Ok(Self {
+            path: path.to_path_buf(),
+            spec,
+            vars,
+            aliases,
+        })
     }
 
     /// Every variable and alias name, sorted.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.vars.keys().chain(self.aliases.keys()).cloned().collect();
+        let mut names: Vec<String> = self
+            .vars
+            .keys()
+            .chain(self.aliases.keys())
+            .cloned()
+            .collect();
         names.sort();
         names
     }
@@ -121,7 +143,9 @@ impl Ct2Model {
     /// The variable stored under `name`, following an alias if there is one.
     pub fn get(&self, name: &str) -> Result<&Ct2Var, VoiceError> {
         let target = self.aliases.get(name).map(String::as_str).unwrap_or(name);
-        self.vars.get(target).ok_or_else(|| self.format_error(format!("tensor {name} is missing")))
+        self.vars
+            .get(target)
+            .ok_or_else(|| self.format_error(format!("tensor {name} is missing")))
     }
 
     /// A scalar integer variable (head counts are stored as `i16`/`i32` scalars).
@@ -131,9 +155,15 @@ impl Ct2Model {
             (Ct2DType::I8, [a]) => i64::from(*a as i8),
             (Ct2DType::I16, [a, b]) => i64::from(i16::from_le_bytes([*a, *b])),
             (Ct2DType::I32, [a, b, c, d]) => i64::from(i32::from_le_bytes([*a, *b, *c, *d])),
-            _ => return Err(self.format_error(format!("{name}: expected an integer scalar, got {:?} {:?}", v.dtype, v.dims))),
+            _ => {
+                return Err(self.format_error(format!(
+                    "{name}: expected an integer scalar, got {:?} {:?}",
+                    v.dtype, v.dims
+                )))
+            }
         };
-        usize::try_from(value).map_err(|_| self.format_error(format!("{name}: negative value {value}")))
+        usize::try_from(value)
+            .map_err(|_| self.format_error(format!("{name}: negative value {value}")))
     }
 
     /// The variable as an f32 tensor on `device`.
@@ -143,19 +173,20 @@ impl Ct2Model {
             Ct2DType::F32 => DType::F32,
             Ct2DType::F16 => DType::F16,
             Ct2DType::BF16 => DType::BF16,
-            other => {
-                return Err(self.format_error(format!(
-                    "{name} is stored as {other:?}; only float models (f32/f16/bf16) are supported, \
+            other => return Err(self.format_error(format!(
+                "{name} is stored as {other:?}; only float models (f32/f16/bf16) are supported, \
                      convert with --quantization float16"
-                )))
-            }
+            ))),
         };
         let t = Tensor::from_raw_buffer(&v.data, dtype, &v.dims, device)?;
         Ok(t.to_dtype(DType::F32)?)
     }
 
     fn format_error(&self, reason: String) -> VoiceError {
-        VoiceError::ModelFormat { path: self.path.clone(), reason }
+        VoiceError::ModelFormat {
+            path: self.path.clone(),
+            reason,
+        }
     }
 
     /// Number of `{prefix}/layer_N/…` blocks.
@@ -163,7 +194,13 @@ impl Ct2Model {
         let start = format!("{prefix}/layer_");
         self.vars
             .keys()
-            .filter_map(|k| k.strip_prefix(&start)?.split('/').next()?.parse::<usize>().ok())
+            .filter_map(|k| {
+                k.strip_prefix(&start)?
+                    .split('/')
+                    .next()?
+                    .parse::<usize>()
+                    .ok()
+            })
             .collect::<BTreeSet<_>>()
             .len()
     }
@@ -221,38 +258,70 @@ impl WhisperDims {
 
 /// Builds the tensors candle-transformers' `whisper::model::Whisper` loads, under its
 /// Hugging Face names (`model.encoder.layers.0.self_attn.q_proj.weight`, …), as f32.
-pub(crate) fn hf_tensors(m: &Ct2Model, dims: &WhisperDims, device: &Device) -> Result<HashMap<String, Tensor>, VoiceError> {
+pub(crate) fn hf_tensors(
+    m: &Ct2Model,
+    dims: &WhisperDims,
+    device: &Device,
+) -> Result<HashMap<String, Tensor>, VoiceError> {
     let mut out = HashMap::new();
     let d = dims.n_state;
     let mut put = |hf: String, t: Tensor| {
         out.insert(hf, t);
     };
-    let copy_linear = |put: &mut dyn FnMut(String, Tensor), ct2: &str, hf: &str| -> Result<(), VoiceError> {
-        put(format!("{hf}.weight"), m.tensor(&format!("{ct2}/weight"), device)?);
-        put(format!("{hf}.bias"), m.tensor(&format!("{ct2}/bias"), device)?);
-        Ok(())
-    };
-    let copy_norm = |put: &mut dyn FnMut(String, Tensor), ct2: &str, hf: &str| -> Result<(), VoiceError> {
-        put(format!("{hf}.weight"), m.tensor(&format!("{ct2}/gamma"), device)?);
-        put(format!("{hf}.bias"), m.tensor(&format!("{ct2}/beta"), device)?);
-        Ok(())
-    };
+    let copy_linear =
+        |put: &mut dyn FnMut(String, Tensor), ct2: &str, hf: &str| -> Result<(), VoiceError> {
+            put(
+                format!("{hf}.weight"),
+                m.tensor(&format!("{ct2}/weight"), device)?,
+            );
+            put(
+                format!("{hf}.bias"),
+                m.tensor(&format!("{ct2}/bias"), device)?,
+            );
+            Ok(())
+        };
+    let copy_norm =
+        |put: &mut dyn FnMut(String, Tensor), ct2: &str, hf: &str| -> Result<(), VoiceError> {
+            put(
+                format!("{hf}.weight"),
+                m.tensor(&format!("{ct2}/gamma"), device)?,
+            );
+            put(
+                format!("{hf}.bias"),
+                m.tensor(&format!("{ct2}/beta"), device)?,
+            );
+            Ok(())
+        };
     // Fused projections: rows [0, d) are the first part, [d, 2d) the second, …
-    let split = |put: &mut dyn FnMut(String, Tensor), ct2: &str, hf: &str, parts: &[&str]| -> Result<(), VoiceError> {
+    let split = |put: &mut dyn FnMut(String, Tensor),
+                 ct2: &str,
+                 hf: &str,
+                 parts: &[&str]|
+     -> Result<(), VoiceError> {
         let w = m.tensor(&format!("{ct2}/weight"), device)?;
         let b = m.tensor(&format!("{ct2}/bias"), device)?;
         let rows = w.dim(0)?;
         if rows != parts.len() * d {
-            return Err(m.format_error(format!("{ct2}/weight has {rows} rows, expected {} fused", parts.len() * d)));
+            return Err(m.format_error(format!(
+                "{ct2}/weight has {rows} rows, expected {} fused",
+                parts.len() * d
+            )));
         }
         for (i, part) in parts.iter().enumerate() {
-            put(format!("{hf}.{part}.weight"), w.narrow(0, i * d, d)?.contiguous()?);
+            put(
+                format!("{hf}.{part}.weight"),
+                w.narrow(0, i * d, d)?.contiguous()?,
+            );
             let bias = b.narrow(0, i * d, d)?.contiguous()?;
             if *part == "k_proj" {
                 // Whisper's key projection has no bias; the converter stores zeros there.
                 let max = bias.abs()?.max(0)?.to_scalar::<f32>()?;
                 if max != 0.0 {
-                    tracing::warn!(tensor = ct2, max, "non-zero key bias ignored: candle's Whisper has none");
+                    tracing::warn!(
+                        tensor = ct2,
+                        max,
+                        "non-zero key bias ignored: candle's Whisper has none"
+                    );
                 }
             } else {
                 put(format!("{hf}.{part}.bias"), bias);
@@ -267,12 +336,29 @@ pub(crate) fn hf_tensors(m: &Ct2Model, dims: &WhisperDims, device: &Device) -> R
     for i in 0..dims.n_audio_layer {
         let c = format!("encoder/layer_{i}");
         let h = format!("model.encoder.layers.{i}");
-        split(&mut put, &format!("{c}/self_attention/linear_0"), &format!("{h}.self_attn"), &["q_proj", "k_proj", "v_proj"])?;
-        copy_linear(&mut put, &format!("{c}/self_attention/linear_1"), &format!("{h}.self_attn.out_proj"))?;
-        copy_norm(&mut put, &format!("{c}/self_attention/layer_norm"), &format!("{h}.self_attn_layer_norm"))?;
+        split(
+            &mut put,
+            &format!("{c}/self_attention/linear_0"),
+            &format!("{h}.self_attn"),
+            &["q_proj", "k_proj", "v_proj"],
+        )?;
+        copy_linear(
+            &mut put,
+            &format!("{c}/self_attention/linear_1"),
+            &format!("{h}.self_attn.out_proj"),
+        )?;
+        copy_norm(
+            &mut put,
+            &format!("{c}/self_attention/layer_norm"),
+            &format!("{h}.self_attn_layer_norm"),
+        )?;
         copy_linear(&mut put, &format!("{c}/ffn/linear_0"), &format!("{h}.fc1"))?;
         copy_linear(&mut put, &format!("{c}/ffn/linear_1"), &format!("{h}.fc2"))?;
-        copy_norm(&mut put, &format!("{c}/ffn/layer_norm"), &format!("{h}.final_layer_norm"))?;
+        copy_norm(
+            &mut put,
+            &format!("{c}/ffn/layer_norm"),
+            &format!("{h}.final_layer_norm"),
+        )?;
     }
     copy_norm(&mut put, "encoder/layer_norm", "model.encoder.layer_norm")?;
 
@@ -280,7 +366,11 @@ pub(crate) fn hf_tensors(m: &Ct2Model, dims: &WhisperDims, device: &Device) -> R
     let embeddings = m.tensor("decoder/embeddings/weight", device)?;
     // candle ties the output projection to the token embeddings; the file must agree.
     let projection = m.tensor("decoder/projection/weight", device)?;
-    let diff = (&projection - &embeddings)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+    let diff = (&projection - &embeddings)?
+        .abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_scalar::<f32>()?;
     if diff != 0.0 {
         return Err(m.format_error(format!(
             "decoder/projection/weight differs from decoder/embeddings/weight (max diff {diff}); \
@@ -288,20 +378,57 @@ pub(crate) fn hf_tensors(m: &Ct2Model, dims: &WhisperDims, device: &Device) -> R
         )));
     }
     put("model.decoder.embed_tokens.weight".into(), embeddings);
-    put("model.decoder.embed_positions.weight".into(), m.tensor("decoder/position_encodings/encodings", device)?);
+    put(
+        "model.decoder.embed_positions.weight".into(),
+        m.tensor("decoder/position_encodings/encodings", device)?,
+    );
     for i in 0..dims.n_text_layer {
         let c = format!("decoder/layer_{i}");
         let h = format!("model.decoder.layers.{i}");
-        split(&mut put, &format!("{c}/self_attention/linear_0"), &format!("{h}.self_attn"), &["q_proj", "k_proj", "v_proj"])?;
-        copy_linear(&mut put, &format!("{c}/self_attention/linear_1"), &format!("{h}.self_attn.out_proj"))?;
-        copy_norm(&mut put, &format!("{c}/self_attention/layer_norm"), &format!("{h}.self_attn_layer_norm"))?;
-        copy_linear(&mut put, &format!("{c}/attention/linear_0"), &format!("{h}.encoder_attn.q_proj"))?;
-        split(&mut put, &format!("{c}/attention/linear_1"), &format!("{h}.encoder_attn"), &["k_proj", "v_proj"])?;
-        copy_linear(&mut put, &format!("{c}/attention/linear_2"), &format!("{h}.encoder_attn.out_proj"))?;
-        copy_norm(&mut put, &format!("{c}/attention/layer_norm"), &format!("{h}.encoder_attn_layer_norm"))?;
+        split(
+            &mut put,
+            &format!("{c}/self_attention/linear_0"),
+            &format!("{h}.self_attn"),
+            &["q_proj", "k_proj", "v_proj"],
+        )?;
+        copy_linear(
+            &mut put,
+            &format!("{c}/self_attention/linear_1"),
+            &format!("{h}.self_attn.out_proj"),
+        )?;
+        copy_norm(
+            &mut put,
+            &format!("{c}/self_attention/layer_norm"),
+            &format!("{h}.self_attn_layer_norm"),
+        )?;
+        copy_linear(
+            &mut put,
+            &format!("{c}/attention/linear_0"),
+            &format!("{h}.encoder_attn.q_proj"),
+        )?;
+        split(
+            &mut put,
+            &format!("{c}/attention/linear_1"),
+            &format!("{h}.encoder_attn"),
+            &["k_proj", "v_proj"],
+        )?;
+        copy_linear(
+            &mut put,
+            &format!("{c}/attention/linear_2"),
+            &format!("{h}.encoder_attn.out_proj"),
+        )?;
+        copy_norm(
+            &mut put,
+            &format!("{c}/attention/layer_norm"),
+            &format!("{h}.encoder_attn_layer_norm"),
+        )?;
         copy_linear(&mut put, &format!("{c}/ffn/linear_0"), &format!("{h}.fc1"))?;
         copy_linear(&mut put, &format!("{c}/ffn/linear_1"), &format!("{h}.fc2"))?;
-        copy_norm(&mut put, &format!("{c}/ffn/layer_norm"), &format!("{h}.final_layer_norm"))?;
+        copy_norm(
+            &mut put,
+            &format!("{c}/ffn/layer_norm"),
+            &format!("{h}.final_layer_norm"),
+        )?;
     }
     copy_norm(&mut put, "decoder/layer_norm", "model.decoder.layer_norm")?;
     Ok(out)
@@ -315,9 +442,17 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
-            format!("file truncated: needed {n} bytes at offset {}, file has {}", self.pos, self.buf.len())
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| {
+                format!(
+                    "file truncated: needed {n} bytes at offset {}, file has {}",
+                    self.pos,
+                    self.buf.len()
+                )
+            })?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -330,12 +465,16 @@ impl<'a> Reader<'a> {
     }
     fn u16(&mut self) -> Result<u16, String> {
         let mut b = [0u8; 2];
-        self.take(2)?.read_exact(&mut b).map_err(|e| e.to_string())?;
+        self.take(2)?
+            .read_exact(&mut b)
+            .map_err(|e| e.to_string())?;
         Ok(u16::from_le_bytes(b))
     }
     fn u32(&mut self) -> Result<u32, String> {
         let mut b = [0u8; 4];
-        self.take(4)?.read_exact(&mut b).map_err(|e| e.to_string())?;
+        self.take(4)?
+            .read_exact(&mut b)
+            .map_err(|e| e.to_string())?;
         Ok(u32::from_le_bytes(b))
     }
     /// `u16` length including the trailing NUL, then the bytes.
@@ -377,9 +516,17 @@ mod tests {
         push_str(&mut b, "decoder/embeddings/weight");
         let m = Ct2Model::parse(Path::new("mem"), &b).expect("parse");
         assert_eq!(m.spec, "WhisperSpec");
-        assert_eq!(m.names(), vec!["decoder/embeddings/weight", "decoder/projection/weight"]);
-        let t = m.tensor("decoder/projection/weight", &Device::Cpu).expect("tensor");
-        assert_eq!(t.to_vec2::<f32>().expect("vec"), vec![vec![1.5], vec![-2.0]]);
+        assert_eq!(
+            m.names(),
+            vec!["decoder/embeddings/weight", "decoder/projection/weight"]
+        );
+        let t = m
+            .tensor("decoder/projection/weight", &Device::Cpu)
+            .expect("tensor");
+        assert_eq!(
+            t.to_vec2::<f32>().expect("vec"),
+            vec![vec![1.5], vec![-2.0]]
+        );
     }
 
     #[test]

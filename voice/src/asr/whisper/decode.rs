@@ -44,7 +44,11 @@ pub(crate) struct DecodeRequest<'a> {
 
 /// Runs the decoder greedily over `audio_features` (the encoder output). Resets the model's
 /// cross-attention cache first, so each call is independent.
-pub(crate) fn greedy(model: &mut Whisper, audio_features: &Tensor, req: &DecodeRequest<'_>) -> Result<Decoded, VoiceError> {
+pub(crate) fn greedy(
+    model: &mut Whisper,
+    audio_features: &Tensor,
+    req: &DecodeRequest<'_>,
+) -> Result<Decoded, VoiceError> {
     let device = audio_features.device().clone();
     model.reset_kv_cache();
     let mut tokens: Vec<u32> = req.prefix.to_vec();
@@ -58,14 +62,24 @@ pub(crate) fn greedy(model: &mut Whisper, audio_features: &Tensor, req: &DecodeR
         let hidden = model.decoder.forward(&input, audio_features, step == 0)?;
         let last = tokens.len() - 1;
         if step == 0 {
-            let at_sot = model.decoder.final_linear(&hidden.i((.., req.sot_index..req.sot_index + 1))?)?;
+            let at_sot = model
+                .decoder
+                .final_linear(&hidden.i((.., req.sot_index..req.sot_index + 1))?)?;
             let at_sot: Vec<f32> = at_sot.flatten_all()?.to_vec1()?;
             let logprobs = log_softmax(&at_sot);
-            no_speech_prob = logprobs.get(req.special.no_speech as usize).map_or(0.0, |lp| lp.exp());
+            no_speech_prob = logprobs
+                .get(req.special.no_speech as usize)
+                .map_or(0.0, |lp| lp.exp());
         }
-        let logits = model.decoder.final_linear(&hidden.i((.., last..last + 1))?)?;
+        let logits = model
+            .decoder
+            .final_linear(&hidden.i((.., last..last + 1))?)?;
         let mut logits: Vec<f32> = logits.flatten_all()?.to_vec1()?;
-        for &id in req.suppress.iter().chain(if step == 0 { req.suppress_begin } else { &[] }) {
+        for &id in req
+            .suppress
+            .iter()
+            .chain(if step == 0 { req.suppress_begin } else { &[] })
+        {
             if let Some(l) = logits.get_mut(id as usize) {
                 *l = f32::NEG_INFINITY;
             }
@@ -83,13 +97,22 @@ pub(crate) fn greedy(model: &mut Whisper, audio_features: &Tensor, req: &DecodeR
         }
         tokens.push(next);
         if let Some(keep) = repeated_tail(&tokens[sample_begin..]) {
-            tracing::debug!(tokens = tokens.len() - sample_begin, keep, "whisper loop guard: repeated n-gram, stopping");
+            tracing::debug!(
+                tokens = tokens.len() - sample_begin,
+                keep,
+                "whisper loop guard: repeated n-gram, stopping"
+            );
             tokens.truncate(sample_begin + keep);
             looped = true;
             break;
         }
     }
-    Ok(Decoded { tokens: tokens.split_off(sample_begin), sum_logprob, no_speech_prob, looped })
+    Ok(Decoded {
+        tokens: tokens.split_off(sample_begin),
+        sum_logprob,
+        no_speech_prob,
+        looped,
+    })
 }
 
 fn log_softmax(logits: &[f32]) -> Vec<f32> {
@@ -146,7 +169,11 @@ mod tests {
     #[test]
     fn loop_guard_catches_long_phrases() {
         let phrase = [10, 11, 12, 13, 14, 15];
-        let t: Vec<u32> = [1, 2].iter().chain(phrase.iter().cycle().take(18)).copied().collect();
+        let t: Vec<u32> = [1, 2]
+            .iter()
+            .chain(phrase.iter().cycle().take(18))
+            .copied()
+            .collect();
         assert_eq!(repeated_tail(&t), Some(8));
     }
 

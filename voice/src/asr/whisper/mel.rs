@@ -40,8 +40,15 @@ impl LogMel {
         }
         let dft = Tensor::from_vec(dft, (N_FFT, 2 * N_FREQ), device)?;
         let filters = slaney_mel_filters(SAMPLE_RATE, N_FFT, n_mels);
-        let filters = Tensor::from_vec(filters, (n_mels, N_FREQ), device)?.t()?.contiguous()?;
-        Ok(Self { n_mels, dft, filters_t: filters, device: device.clone() })
+        let filters = Tensor::from_vec(filters, (n_mels, N_FREQ), device)?
+            .t()?
+            .contiguous()?;
+        Ok(Self {
+            n_mels,
+            dft,
+            filters_t: filters,
+            device: device.clone(),
+        })
     }
 
     /// Log-mel spectrogram of `samples` (16 kHz, in [-1, 1]) with exactly `n_frames` frames, as a
@@ -75,10 +82,17 @@ impl LogMel {
         let im = spec.narrow(1, N_FREQ, N_FREQ)?;
         let power = (re.sqr()? + im.sqr()?)?;
         let mel = power.matmul(&self.filters_t)?; // (total, n_mels)
-        let log = mel.clamp(1e-10f32, f32::MAX)?.log()?.affine(1.0 / std::f64::consts::LN_10, 0.0)?;
+        let log = mel
+            .clamp(1e-10f32, f32::MAX)?
+            .log()?
+            .affine(1.0 / std::f64::consts::LN_10, 0.0)?;
         let max = log.flatten_all()?.max(0)?.to_scalar::<f32>()?;
         let log = log.clamp(max - 8.0, f32::MAX)?.affine(0.25, 1.0)?;
-        Ok(log.narrow(0, 0, n_frames)?.t()?.contiguous()?.reshape((1, self.n_mels, n_frames))?)
+        Ok(log
+            .narrow(0, 0, n_frames)?
+            .t()?
+            .contiguous()?
+            .reshape((1, self.n_mels, n_frames))?)
     }
 }
 
@@ -90,12 +104,26 @@ pub(crate) fn slaney_mel_filters(sample_rate: usize, n_fft: usize, n_mels: usize
     const MIN_LOG_HZ: f64 = 1000.0;
     const MIN_LOG_MEL: f64 = MIN_LOG_HZ / F_SP;
     let logstep = 6.4f64.ln() / 27.0;
-    let hz_to_mel = |f: f64| if f >= MIN_LOG_HZ { MIN_LOG_MEL + (f / MIN_LOG_HZ).ln() / logstep } else { f / F_SP };
-    let mel_to_hz = |m: f64| if m >= MIN_LOG_MEL { MIN_LOG_HZ * (logstep * (m - MIN_LOG_MEL)).exp() } else { F_SP * m };
+    let hz_to_mel = |f: f64| {
+        if f >= MIN_LOG_HZ {
+            MIN_LOG_MEL + (f / MIN_LOG_HZ).ln() / logstep
+        } else {
+            f / F_SP
+        }
+    };
+    let mel_to_hz = |m: f64| {
+        if m >= MIN_LOG_MEL {
+            MIN_LOG_HZ * (logstep * (m - MIN_LOG_MEL)).exp()
+        } else {
+            F_SP * m
+        }
+    };
 
     let n_freq = n_fft / 2 + 1;
     let fmax = sample_rate as f64 / 2.0;
-    let fft_freqs: Vec<f64> = (0..n_freq).map(|k| k as f64 * fmax / (n_freq - 1) as f64).collect();
+    let fft_freqs: Vec<f64> = (0..n_freq)
+        .map(|k| k as f64 * fmax / (n_freq - 1) as f64)
+        .collect();
     let (mel_min, mel_max) = (hz_to_mel(0.0), hz_to_mel(fmax));
     let mel_f: Vec<f64> = (0..n_mels + 2)
         .map(|i| mel_to_hz(mel_min + (mel_max - mel_min) * i as f64 / (n_mels + 1) as f64))
@@ -124,7 +152,11 @@ mod tests {
         let at = |m: usize, k: usize| f[m * 201 + k];
         assert!((at(0, 1) - 0.024_862_595).abs() < 1e-6, "{}", at(0, 1));
         assert_eq!(at(0, 2), 0.0);
-        assert!((at(79, 190) - 0.002_232_055).abs() < 1e-6, "{}", at(79, 190));
+        assert!(
+            (at(79, 190) - 0.002_232_055).abs() < 1e-6,
+            "{}",
+            at(79, 190)
+        );
         assert_eq!(at(79, 200), 0.0);
         let sum: f64 = f.iter().map(|&x| f64::from(x)).sum();
         assert!((sum - 1.999_024_092).abs() < 1e-4, "{sum}");
@@ -136,7 +168,11 @@ mod tests {
         let mel = LogMel::new(80, &Device::Cpu).expect("front end");
         let out = mel.compute(&vec![0.0; 16_000], 100).expect("mel");
         assert_eq!(out.dims(), &[1, 80, 100]);
-        let v = out.flatten_all().expect("flat").to_vec1::<f32>().expect("vec");
+        let v = out
+            .flatten_all()
+            .expect("flat")
+            .to_vec1::<f32>()
+            .expect("vec");
         // log10(1e-10) = -10 everywhere → (−10 + 4) / 4.
         assert!(v.iter().all(|&x| (x + 1.5).abs() < 1e-6));
     }
@@ -144,11 +180,25 @@ mod tests {
     #[test]
     fn a_tone_peaks_in_the_right_band() {
         let mel = LogMel::new(80, &Device::Cpu).expect("front end");
-        let tone: Vec<f32> =
-            (0..16_000).map(|i| 0.5 * (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16_000.0).sin()).collect();
+        let tone: Vec<f32> = (0..16_000)
+            .map(|i| 0.5 * (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16_000.0).sin())
+            .collect();
         let out = mel.compute(&tone, 100).expect("mel");
-        let frame: Vec<f32> = out.squeeze(0).expect("2d").narrow(1, 50, 1).expect("col").flatten_all().expect("flat").to_vec1().expect("vec");
-        let peak = frame.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).expect("bins");
+        let frame: Vec<f32> = out
+            .squeeze(0)
+            .expect("2d")
+            .narrow(1, 50, 1)
+            .expect("col")
+            .flatten_all()
+            .expect("flat")
+            .to_vec1()
+            .expect("vec");
+        let peak = frame
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i)
+            .expect("bins");
         // 1 kHz is mel 15 on the Slaney scale; 80 bands span 0..45.2 mel, so band ≈ 15/0.558 − 1.
         assert!((25..=27).contains(&peak), "peak band {peak}");
     }

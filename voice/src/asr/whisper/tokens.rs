@@ -43,13 +43,17 @@ impl WhisperTokenizer {
     pub fn load(dir: &Path, n_vocab: usize, multilingual: bool) -> Result<Self, VoiceError> {
         let path = dir.join("tokenizer.json");
         crate::error::require_file(&path)?;
-        let tokenizer = Tokenizer::from_file(&path)
-            .map_err(|e| VoiceError::ModelFormat { path: path.clone(), reason: e.to_string() })?;
+        let tokenizer = Tokenizer::from_file(&path).map_err(|e| VoiceError::ModelFormat {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         let id = |token: &str| {
-            tokenizer.token_to_id(token).ok_or_else(|| VoiceError::ModelFormat {
-                path: path.clone(),
-                reason: format!("special token {token} is not in the vocabulary"),
-            })
+            tokenizer
+                .token_to_id(token)
+                .ok_or_else(|| VoiceError::ModelFormat {
+                    path: path.clone(),
+                    reason: format!("special token {token} is not in the vocabulary"),
+                })
         };
         let special = SpecialTokens {
             eot: id("<|endoftext|>")?,
@@ -62,8 +66,10 @@ impl WhisperTokenizer {
 
         let config_path = dir.join("config.json");
         let config: Ct2WhisperConfig = match std::fs::read(&config_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| VoiceError::ModelFormat { path: config_path.clone(), reason: e.to_string() })?,
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| VoiceError::ModelFormat {
+                path: config_path.clone(),
+                reason: e.to_string(),
+            })?,
             Err(e) => {
                 tracing::warn!(path = %config_path.display(), error = %e, "no Whisper config.json: default token suppression");
                 Ct2WhisperConfig::default()
@@ -75,11 +81,20 @@ impl WhisperTokenizer {
         suppress.sort_unstable();
         suppress.dedup();
         let suppress_begin = if config.suppress_ids_begin.is_empty() {
-            [tokenizer.token_to_id("Ġ"), Some(special.eot)].into_iter().flatten().collect()
+            [tokenizer.token_to_id("Ġ"), Some(special.eot)]
+                .into_iter()
+                .flatten()
+                .collect()
         } else {
             config.suppress_ids_begin
         };
-        Ok(Self { tokenizer, special, suppress, suppress_begin, multilingual })
+        Ok(Self {
+            tokenizer,
+            special,
+            suppress,
+            suppress_begin,
+            multilingual,
+        })
     }
 
     /// `<|startoftranscript|>` [`<|lang|>` `<|transcribe|>`] `<|notimestamps|>`.
@@ -95,15 +110,21 @@ impl WhisperTokenizer {
             };
         }
         let lang = format!("<|{}|>", language.code());
-        let lang = self
-            .tokenizer
-            .token_to_id(&lang)
-            .ok_or_else(|| VoiceError::engine("whisper", format!("language token {lang} is not in the vocabulary")))?;
+        let lang = self.tokenizer.token_to_id(&lang).ok_or_else(|| {
+            VoiceError::engine(
+                "whisper",
+                format!("language token {lang} is not in the vocabulary"),
+            )
+        })?;
         Ok(vec![s.sot, lang, s.transcribe, s.no_timestamps])
     }
 
     /// `<|startofprev|>` + the prompt's tokens (the last `max_tokens` of them), or nothing.
-    pub fn prompt_prefix(&self, prompt: Option<&str>, max_tokens: usize) -> Result<Vec<u32>, VoiceError> {
+    pub fn prompt_prefix(
+        &self,
+        prompt: Option<&str>,
+        max_tokens: usize,
+    ) -> Result<Vec<u32>, VoiceError> {
         let Some(prompt) = prompt.map(str::trim).filter(|p| !p.is_empty()) else {
             return Ok(Vec::new());
         };
@@ -121,7 +142,10 @@ impl WhisperTokenizer {
     }
 
     pub fn decode(&self, tokens: &[u32]) -> Result<String, VoiceError> {
-        let text = self.tokenizer.decode(tokens, true).map_err(|e| VoiceError::engine("whisper tokenizer", e))?;
+        let text = self
+            .tokenizer
+            .decode(tokens, true)
+            .map_err(|e| VoiceError::engine("whisper tokenizer", e))?;
         Ok(text.trim().to_string())
     }
 }
