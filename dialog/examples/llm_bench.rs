@@ -7,11 +7,13 @@ use dialog::{ChatMessage, GenerationRequest, LanguageModel, LlmConfig, Role};
 use std::ops::ControlFlow;
 use tokio_util::sync::CancellationToken;
 
-const SYSTEM: &str = "You are Ava, a friendly phone agent for Sunrise Insurance. You are calling customers \
+const SYSTEM: &str =
+    "You are Ava, a friendly phone agent for Sunrise Insurance. You are calling customers \
 about car insurance. Answer the caller in one or two short, polite sentences.";
 
 fn main() -> anyhow::Result<()> {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/llm/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/llm/SmolLM2-135M-Instruct.Q4_1.gguf");
     let questions = [
         "How much does the car insurance cost per month?",
         "I am busy right now, can you call me tomorrow?",
@@ -21,12 +23,22 @@ fn main() -> anyhow::Result<()> {
     ];
     for threads in [1u32, 2] {
         // Each thread count gets its own process-wide model; llama.cpp's backend is shared.
-        let model = LlamaCppModel::load(&LlmConfig { model_path: path.clone(), threads, ..LlmConfig::default() })?;
-        let (mut first_cold, mut first_warm, mut tokens, mut decode_ms) = (0.0, Vec::new(), 0u32, 0.0);
+        let model = LlamaCppModel::load(&LlmConfig {
+            model_path: path.clone(),
+            threads,
+            ..LlmConfig::default()
+        })?;
+        let (mut first_cold, mut first_warm, mut tokens, mut decode_ms) =
+            (0.0, Vec::new(), 0u32, 0.0);
         for (i, q) in questions.iter().enumerate() {
-            let mut req = GenerationRequest::new(vec![ChatMessage::new(Role::System, SYSTEM), ChatMessage::new(Role::User, *q)]);
+            let mut req = GenerationRequest::new(vec![
+                ChatMessage::new(Role::System, SYSTEM),
+                ChatMessage::new(Role::User, *q),
+            ]);
             req.max_tokens = 48;
-            let out = model.generate(&req, &CancellationToken::new(), &mut |_| ControlFlow::Continue(()))?;
+            let out = model.generate(&req, &CancellationToken::new(), &mut |_| {
+                ControlFlow::Continue(())
+            })?;
             if i == 0 {
                 first_cold = out.first_token_ms;
             } else {

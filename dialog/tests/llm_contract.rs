@@ -1,5 +1,6 @@
 //! Contract tests for [`LanguageModel`], run against the fake and the real llama.cpp engine
 //! (SmolLM2-135M-Instruct from models/, fetched by scripts/setup.sh).
+#![allow(clippy::unwrap_used)] // Test helpers may unwrap: a failure is the test failing.
 
 use dialog::llm::llama::LlamaCppModel;
 use dialog::llm::FakeLlm;
@@ -27,14 +28,21 @@ fn real() -> &'static LlamaCppModel {
 
 fn request(user: &str) -> GenerationRequest {
     let mut r = GenerationRequest::new(vec![
-        ChatMessage::new(Role::System, "You are a helpful phone agent. Answer in one short sentence."),
+        ChatMessage::new(
+            Role::System,
+            "You are a helpful phone agent. Answer in one short sentence.",
+        ),
         ChatMessage::new(Role::User, user),
     ]);
     r.max_tokens = 24;
     r
 }
 
-fn collect(model: &dyn LanguageModel, req: &GenerationRequest, cancel: &CancellationToken) -> (String, dialog::GenerationOutput) {
+fn collect(
+    model: &dyn LanguageModel,
+    req: &GenerationRequest,
+    cancel: &CancellationToken,
+) -> (String, dialog::GenerationOutput) {
     let mut streamed = String::new();
     let out = model
         .generate(req, cancel, &mut |p| {
@@ -50,10 +58,18 @@ fn contract(model: &dyn LanguageModel) {
     // Streamed pieces add up to the returned text; the budget is respected.
     let req = request("What is car insurance?");
     let (streamed, out) = collect(model, &req, &CancellationToken::new());
-    assert_eq!(streamed, out.text, "{}: streamed pieces differ from the text", model.name());
+    assert_eq!(
+        streamed,
+        out.text,
+        "{}: streamed pieces differ from the text",
+        model.name()
+    );
     assert!(!out.text.trim().is_empty(), "{}: empty reply", model.name());
     assert!(out.generated_tokens <= req.max_tokens);
-    assert!(matches!(out.stop_reason, StopReason::EndOfTurn | StopReason::MaxTokens));
+    assert!(matches!(
+        out.stop_reason,
+        StopReason::EndOfTurn | StopReason::MaxTokens
+    ));
 
     // max_tokens = 2 stops after two tokens.
     let mut short = request("Tell me a long story about insurance.");
@@ -72,18 +88,31 @@ fn contract(model: &dyn LanguageModel) {
     // A sink that breaks after the first piece stops generation within one token.
     let mut pieces = 0;
     let out = model
-        .generate(&request("Tell me a long story about insurance."), &CancellationToken::new(), &mut |_| {
-            pieces += 1;
-            ControlFlow::Break(())
-        })
+        .generate(
+            &request("Tell me a long story about insurance."),
+            &CancellationToken::new(),
+            &mut |_| {
+                pieces += 1;
+                ControlFlow::Break(())
+            },
+        )
         .expect("generation");
     assert_eq!(pieces, 1, "{}: pieces after Break", model.name());
-    assert!(out.generated_tokens <= 2, "{}: {} tokens after Break", model.name(), out.generated_tokens);
+    assert!(
+        out.generated_tokens <= 2,
+        "{}: {} tokens after Break",
+        model.name(),
+        out.generated_tokens
+    );
     assert_eq!(out.stop_reason, StopReason::Cancelled);
 
     // A user message is required.
     assert!(model
-        .generate(&GenerationRequest::new(vec![]), &CancellationToken::new(), &mut |_| ControlFlow::Continue(()))
+        .generate(
+            &GenerationRequest::new(vec![]),
+            &CancellationToken::new(),
+            &mut |_| ControlFlow::Continue(())
+        )
         .is_err());
 }
 
@@ -100,12 +129,27 @@ fn llama_cpp_meets_the_contract() {
 #[test]
 fn llama_cpp_reuses_the_system_prompt_prefix_and_is_deterministic_when_greedy() {
     let model = real();
-    let (_, a) = collect(model, &request("Do you sell home insurance?"), &CancellationToken::new());
-    let (_, b) = collect(model, &request("Do you sell home insurance?"), &CancellationToken::new());
+    let (_, a) = collect(
+        model,
+        &request("Do you sell home insurance?"),
+        &CancellationToken::new(),
+    );
+    let (_, b) = collect(
+        model,
+        &request("Do you sell home insurance?"),
+        &CancellationToken::new(),
+    );
     assert_eq!(a.text, b.text, "greedy decoding must be deterministic");
     assert!(b.cached_prompt_tokens > 10, "prefix not reused: {b:?}");
-    let (_, c) = collect(model, &request("I have no time now, call me later."), &CancellationToken::new());
-    assert!(c.cached_prompt_tokens >= 10 && c.cached_prompt_tokens < c.prompt_tokens, "{c:?}");
+    let (_, c) = collect(
+        model,
+        &request("I have no time now, call me later."),
+        &CancellationToken::new(),
+    );
+    assert!(
+        c.cached_prompt_tokens >= 10 && c.cached_prompt_tokens < c.prompt_tokens,
+        "{c:?}"
+    );
 }
 
 #[test]
@@ -114,7 +158,11 @@ fn llama_cpp_stop_string_and_grammar() {
     let mut req = request("Say yes or no: do you want a quote?");
     req.grammar = Some(r#"root ::= "yes" | "no""#.into());
     let (_, out) = collect(model, &req, &CancellationToken::new());
-    assert!(out.text == "yes" || out.text == "no", "grammar not applied: {:?}", out.text);
+    assert!(
+        out.text == "yes" || out.text == "no",
+        "grammar not applied: {:?}",
+        out.text
+    );
 
     // Greedy SmolLM2 answers this with at least two sentences.
     let mut req = request("Count from one to ten in words, separated by commas.");
@@ -128,7 +176,10 @@ fn llama_cpp_stop_string_and_grammar() {
 
 #[test]
 fn missing_model_is_a_clear_error() {
-    let config = LlmConfig { model_path: "/nonexistent/model.gguf".into(), ..LlmConfig::default() };
+    let config = LlmConfig {
+        model_path: "/nonexistent/model.gguf".into(),
+        ..LlmConfig::default()
+    };
     let err = LlamaCppModel::load(&config).expect_err("must fail");
     assert!(err.to_string().contains("scripts/setup.sh"), "{err}");
 }

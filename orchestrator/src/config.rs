@@ -32,7 +32,11 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:50051".into(), max_concurrent_requests: 64, request_timeout_s: 30 }
+        Self {
+            listen: "127.0.0.1:50051".into(),
+            max_concurrent_requests: 64,
+            request_timeout_s: 30,
+        }
     }
 }
 
@@ -49,7 +53,9 @@ impl Config {
             }
             fig = fig.merge(Toml::file(path));
         }
-        fig.merge(Env::prefixed("RINGWISE_").split("__")).extract().map_err(Box::new)
+        fig.merge(Env::prefixed("RINGWISE_").split("__"))
+            .extract()
+            .map_err(Box::new)
     }
 }
 
@@ -58,9 +64,13 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type.
     fn file_then_env_override_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("ringwise.toml", "[llm]\nthreads = 3\n[voice]\nvad_hangover_ms = 450\n")?;
+            jail.create_file(
+                "ringwise.toml",
+                "[llm]\nthreads = 3\n[voice]\nvad_hangover_ms = 450\n",
+            )?;
             jail.set_env("RINGWISE_LLM__THREADS", "1");
             let c = Config::load(Some(Path::new("ringwise.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.llm.threads, 1);

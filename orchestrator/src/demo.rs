@@ -70,7 +70,9 @@ fn ms(t: Instant) -> f64 {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Runs the demo. Engine work is blocking and runs on the blocking pool.
@@ -110,11 +112,19 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
         ended_at_ms: now_ms(),
         outcome: "completed".into(),
         turns: vec![
-            TurnRecord { speaker: "caller".into(), text: report.transcript.clone(), latency_ms: None },
+            TurnRecord {
+                speaker: "caller".into(),
+                text: report.transcript.clone(),
+                latency_ms: None,
+            },
             TurnRecord {
                 speaker: "bot".into(),
                 text: report.reply.clone(),
-                latency_ms: report.timings.iter().find(|(s, _)| s == "llm.total").map(|(_, t)| *t),
+                latency_ms: report
+                    .timings
+                    .iter()
+                    .find(|(s, _)| s == "llm.total")
+                    .map(|(_, t)| *t),
             },
         ],
     };
@@ -136,12 +146,22 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
         kind: "history".into(),
         text: report.transcript.clone(),
     };
-    index.upsert(vec![Point { id, vector: vector.clone(), payload }]).await?;
-    let hits = index.search(&vector, 1, &Filter::customer(customer_id)).await?;
+    index
+        .upsert(vec![Point {
+            id,
+            vector: vector.clone(),
+            payload,
+        }])
+        .await?;
+    let hits = index
+        .search(&vector, 1, &Filter::customer(customer_id))
+        .await?;
     if hits.first().map(|h| h.id) != Some(id) {
         bail!("the call snippet just indexed was not found again");
     }
-    report.timings.push(("index.embed_upsert_search".into(), ms(t)));
+    report
+        .timings
+        .push(("index.embed_upsert_search".into(), ms(t)));
     report.timings.push(("total".into(), ms(total)));
     Ok(report)
 }
@@ -168,15 +188,23 @@ fn converse(engines: &Engines, opts: &DemoOptions) -> anyhow::Result<DemoReport>
     let t = Instant::now();
     let tts = engines.tts(opts.language);
     let mut caller = Vec::<i16>::new();
-    tts.synthesize(&opts.caller_sentence, opts.language, &cancel, &mut |chunk| {
-        caller.extend_from_slice(&chunk.samples);
-        ControlFlow::Continue(())
-    })?;
+    tts.synthesize(
+        &opts.caller_sentence,
+        opts.language,
+        &cancel,
+        &mut |chunk| {
+            caller.extend_from_slice(&chunk.samples);
+            ControlFlow::Continue(())
+        },
+    )?;
     timings.push(("tts.caller".into(), ms(t)));
     let speech = resample_linear(&caller, tts.sample_rate(), SAMPLE_RATE);
     let silence = vec![0i16; SAMPLE_RATE as usize / 2];
     let stream: Vec<i16> = [&silence[..], &speech[..], &silence[..], &silence[..]].concat();
-    let caller_audio = AudioChunk { sample_rate: SAMPLE_RATE, samples: stream };
+    let caller_audio = AudioChunk {
+        sample_rate: SAMPLE_RATE,
+        samples: stream,
+    };
     let caller_wav = opts.out_dir.join("demo_caller.wav");
     write_wav(&caller_wav, &caller_audio)?;
 
@@ -194,7 +222,10 @@ fn converse(engines: &Engines, opts: &DemoOptions) -> anyhow::Result<DemoReport>
     let mut final_latency_ms = 0.0;
     // Frames just before the VAD fired are pushed too, so Whisper hears the first syllable.
     let mut preroll = std::collections::VecDeque::with_capacity(PREROLL_FRAMES + 1);
-    let frames = caller_audio.samples.chunks(FRAME_SAMPLES).collect::<Vec<_>>();
+    let frames = caller_audio
+        .samples
+        .chunks(FRAME_SAMPLES)
+        .collect::<Vec<_>>();
     for (i, &frame) in frames.iter().enumerate() {
         let mut events = vad.push(frame)?;
         if i + 1 == frames.len() {
@@ -216,7 +247,10 @@ fn converse(engines: &Engines, opts: &DemoOptions) -> anyhow::Result<DemoReport>
                 VadEvent::SpeechStarted { at_ms } => {
                     in_speech = true;
                     let from = at_ms.saturating_sub(PREROLL_MARGIN_MS);
-                    for (_, f) in preroll.drain(..).filter(|(start, _)| start + u64::from(FRAME_MS) > from) {
+                    for (_, f) in preroll
+                        .drain(..)
+                        .filter(|(start, _)| start + u64::from(FRAME_MS) > from)
+                    {
                         if let Some(p) = asr.push(f)? {
                             partials.push(p.text);
                         }
@@ -271,9 +305,15 @@ fn converse(engines: &Engines, opts: &DemoOptions) -> anyhow::Result<DemoReport>
         reply_pcm.extend_from_slice(&chunk.samples);
         ControlFlow::Continue(())
     })?;
-    timings.push(("tts.reply_first_audio".into(), first_audio.unwrap_or_default()));
+    timings.push((
+        "tts.reply_first_audio".into(),
+        first_audio.unwrap_or_default(),
+    ));
     timings.push(("tts.reply_total".into(), ms(t)));
-    let reply_audio = AudioChunk { sample_rate: bot_tts.sample_rate(), samples: reply_pcm };
+    let reply_audio = AudioChunk {
+        sample_rate: bot_tts.sample_rate(),
+        samples: reply_pcm,
+    };
     let reply_wav = opts.out_dir.join("demo_reply.wav");
     write_wav(&reply_wav, &reply_audio)?;
 

@@ -14,7 +14,8 @@ use voice::vad::silero::SileroVad;
 use voice::{Language, SpeechToText, TextToSpeech, VoiceActivity};
 
 /// Makes a fresh VAD for one audio stream (VADs keep per-stream state).
-pub type VadFactory = Arc<dyn Fn() -> Result<Box<dyn VoiceActivity>, voice::VoiceError> + Send + Sync>;
+pub type VadFactory =
+    Arc<dyn Fn() -> Result<Box<dyn VoiceActivity>, voice::VoiceError> + Send + Sync>;
 
 /// The loaded engines, shared by all calls.
 pub struct Engines {
@@ -31,11 +32,17 @@ pub struct Engines {
 
 impl std::fmt::Debug for Engines {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engines").field("load_ms", &self.load_ms).finish()
+        f.debug_struct("Engines")
+            .field("load_ms", &self.load_ms)
+            .finish()
     }
 }
 
-fn timed<T>(load_ms: &mut Vec<(&'static str, f64)>, name: &'static str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+fn timed<T>(
+    load_ms: &mut Vec<(&'static str, f64)>,
+    name: &'static str,
+    f: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let t = Instant::now();
     let v = f().with_context(|| format!("loading the {name} engine"))?;
     load_ms.push((name, t.elapsed().as_secs_f64() * 1e3));
@@ -50,23 +57,47 @@ impl Engines {
         let v = &config.voice;
         let mut load_ms = Vec::new();
         let asr_en: Arc<dyn SpeechToText> = timed(&mut load_ms, "asr_en", || {
-            Ok(Arc::new(WhisperAsr::load(&v.whisper_dir(v.asr_model_en), v.asr_threads)?))
+            Ok(Arc::new(WhisperAsr::load(
+                &v.whisper_dir(v.asr_model_en),
+                v.asr_threads,
+            )?))
         })?;
         let asr_zh: Arc<dyn SpeechToText> = if v.asr_model_zh == v.asr_model_en {
             asr_en.clone()
         } else {
-            timed(&mut load_ms, "asr_zh", || Ok(Arc::new(WhisperAsr::load(&v.whisper_dir(v.asr_model_zh), v.asr_threads)?)))?
+            timed(&mut load_ms, "asr_zh", || {
+                Ok(Arc::new(WhisperAsr::load(
+                    &v.whisper_dir(v.asr_model_zh),
+                    v.asr_threads,
+                )?))
+            })?
         };
-        let tts_en: Arc<dyn TextToSpeech> = timed(&mut load_ms, "tts_en", || Ok(Arc::new(PiperTts::load(v)?)))?;
-        let tts_zh: Arc<dyn TextToSpeech> = timed(&mut load_ms, "tts_zh", || Ok(Arc::new(EspeakTts::load(v)?)))?;
-        let llm: Arc<dyn LanguageModel> = timed(&mut load_ms, "llm", || Ok(Arc::new(LlamaCppModel::load(&config.llm)?)))?;
-        let embedder: Arc<dyn Embedder> =
-            timed(&mut load_ms, "embedder", || Ok(Arc::new(BertEmbedder::load(&config.retrieval.embedder_dir)?)))?;
+        let tts_en: Arc<dyn TextToSpeech> =
+            timed(&mut load_ms, "tts_en", || Ok(Arc::new(PiperTts::load(v)?)))?;
+        let tts_zh: Arc<dyn TextToSpeech> =
+            timed(&mut load_ms, "tts_zh", || Ok(Arc::new(EspeakTts::load(v)?)))?;
+        let llm: Arc<dyn LanguageModel> = timed(&mut load_ms, "llm", || {
+            Ok(Arc::new(LlamaCppModel::load(&config.llm)?))
+        })?;
+        let embedder: Arc<dyn Embedder> = timed(&mut load_ms, "embedder", || {
+            Ok(Arc::new(BertEmbedder::load(
+                &config.retrieval.embedder_dir,
+            )?))
+        })?;
         // Fail now, not on the first call, if the VAD cannot be built.
         let vad_config = v.clone();
         let new_vad: VadFactory = Arc::new(move || Ok(Box::new(SileroVad::new(&vad_config)?)));
         timed(&mut load_ms, "vad", || Ok(new_vad()?))?;
-        Ok(Self { new_vad, asr_en, asr_zh, tts_en, tts_zh, llm, embedder, load_ms })
+        Ok(Self {
+            new_vad,
+            asr_en,
+            asr_zh,
+            tts_en,
+            tts_zh,
+            llm,
+            embedder,
+            load_ms,
+        })
     }
 
     pub fn asr(&self, language: Language) -> &Arc<dyn SpeechToText> {

@@ -46,18 +46,31 @@ impl OrchestratorService {
 type EventStream = Pin<Box<dyn Stream<Item = Result<proto::TranscriptEvent, Status>> + Send>>;
 
 fn pcm_from_le(bytes: &[u8]) -> Result<Vec<i16>, Status> {
-    if bytes.len() % 2 != 0 {
-        return Err(Status::invalid_argument("pcm16le must hold an even number of bytes"));
+    if !bytes.len().is_multiple_of(2) {
+        return Err(Status::invalid_argument(
+            "pcm16le must hold an even number of bytes",
+        ));
     }
-    Ok(bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect())
+    Ok(bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect())
 }
 
 #[tonic::async_trait]
 impl Orchestrator for OrchestratorService {
-    async fn health(&self, _: Request<proto::HealthRequest>) -> Result<Response<proto::HealthReply>, Status> {
+    async fn health(
+        &self,
+        _: Request<proto::HealthRequest>,
+    ) -> Result<Response<proto::HealthReply>, Status> {
         Ok(Response::new(proto::HealthReply {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            engines: self.engines.load_ms.iter().map(|(n, _)| (*n).to_string()).collect(),
+            engines: self
+                .engines
+                .load_ms
+                .iter()
+                .map(|(n, _)| (*n).to_string())
+                .collect(),
         }))
     }
 
@@ -75,7 +88,10 @@ impl Orchestrator for OrchestratorService {
         let language: Language = if first.language.is_empty() {
             Language::English
         } else {
-            first.language.parse().map_err(|e: voice::VoiceError| Status::invalid_argument(e.to_string()))?
+            first
+                .language
+                .parse()
+                .map_err(|e: voice::VoiceError| Status::invalid_argument(e.to_string()))?
         };
         let (audio_tx, mut audio_rx) = mpsc::channel::<Vec<i16>>(AUDIO_QUEUE);
         let (out_tx, out_rx) = mpsc::channel::<Result<proto::TranscriptEvent, Status>>(AUDIO_QUEUE);
@@ -84,7 +100,10 @@ impl Orchestrator for OrchestratorService {
         // Network side: decode PCM and hand it to the recognizer thread.
         let reader_out = out_tx.clone();
         let reader_cancel = cancel.clone();
-        audio_tx.send(pcm_from_le(&first.pcm16le)?).await.map_err(|_| Status::internal("recognizer stopped"))?;
+        audio_tx
+            .send(pcm_from_le(&first.pcm16le)?)
+            .await
+            .map_err(|_| Status::internal("recognizer stopped"))?;
         tokio::spawn(async move {
             while let Some(msg) = inbound.next().await {
                 let pcm = match msg.and_then(|m| pcm_from_le(&m.pcm16le)) {
@@ -106,14 +125,29 @@ impl Orchestrator for OrchestratorService {
         tokio::task::spawn_blocking(move || {
             let mut run = || -> anyhow::Result<()> {
                 let mut vad = (engines.new_vad)()?;
-                let mut asr = engines.asr(language).start(&AsrOptions { language, initial_prompt: None })?;
+                let mut asr = engines.asr(language).start(&AsrOptions {
+                    language,
+                    initial_prompt: None,
+                })?;
                 let mut in_speech = false;
                 let mut start_ms = 0;
-                let send = |e: Event| out_tx.blocking_send(Ok(proto::TranscriptEvent { event: Some(e) })).is_ok();
-                let mut handle = |events: Vec<VadEvent>, pcm: &[i16], in_speech: &mut bool| -> anyhow::Result<bool> {
+                let send = |e: Event| {
+                    out_tx
+                        .blocking_send(Ok(proto::TranscriptEvent { event: Some(e) }))
+                        .is_ok()
+                };
+                let mut handle = |events: Vec<VadEvent>,
+                                  pcm: &[i16],
+                                  in_speech: &mut bool|
+                 -> anyhow::Result<bool> {
                     if *in_speech {
                         if let Some(p) = asr.push(pcm)? {
-                            let t = proto::Transcript { text: p.text, start_ms, end_ms: 0, avg_logprob: p.avg_logprob };
+                            let t = proto::Transcript {
+                                text: p.text,
+                                start_ms,
+                                end_ms: 0,
+                                avg_logprob: p.avg_logprob,
+                            };
                             if !send(Event::Partial(t)) {
                                 return Ok(false);
                             }
@@ -131,7 +165,12 @@ impl Orchestrator for OrchestratorService {
                             VadEvent::SpeechEnded { end_ms, .. } => {
                                 *in_speech = false;
                                 let f = asr.finish()?;
-                                let t = proto::Transcript { text: f.text, start_ms, end_ms, avg_logprob: f.avg_logprob };
+                                let t = proto::Transcript {
+                                    text: f.text,
+                                    start_ms,
+                                    end_ms,
+                                    avg_logprob: f.avg_logprob,
+                                };
                                 if !send(Event::Final(t)) {
                                     return Ok(false);
                                 }

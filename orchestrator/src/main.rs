@@ -67,15 +67,23 @@ fn out(text: &str) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,ort=warn,llama_cpp_2=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,ort=warn,llama_cpp_2=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref()).context("reading the configuration")?;
     match cli.command {
-        Command::Demo { say, out: out_dir, json } => {
-            let mut opts = DemoOptions { out_dir, ..DemoOptions::default() };
+        Command::Demo {
+            say,
+            out: out_dir,
+            json,
+        } => {
+            let mut opts = DemoOptions {
+                out_dir,
+                ..DemoOptions::default()
+            };
             if let Some(s) = say {
                 opts.caller_sentence = s;
             }
@@ -96,7 +104,10 @@ async fn main() -> anyhow::Result<()> {
                     report.reply_audio_ms,
                     report.reply_wav.display()
                 ))?;
-                out(&format!("call stored : {} ({} LLM tokens)", report.call_id, report.llm_tokens))?;
+                out(&format!(
+                    "call stored : {} ({} LLM tokens)",
+                    report.call_id, report.llm_tokens
+                ))?;
                 out("timings (ms):")?;
                 for (stage, ms) in &report.timings {
                     out(&format!("  {stage:<28} {ms:>9.1}"))?;
@@ -105,10 +116,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve => {
             let cfg = config.clone();
-            let engines = Arc::new(tokio::task::spawn_blocking(move || Engines::load(&cfg)).await??);
+            let engines =
+                Arc::new(tokio::task::spawn_blocking(move || Engines::load(&cfg)).await??);
             let listener = tokio::net::TcpListener::bind(&config.server.listen)
                 .await
-                .with_context(|| format!("listening on server.listen = {:?}", config.server.listen))?;
+                .with_context(|| {
+                    format!("listening on server.listen = {:?}", config.server.listen)
+                })?;
             let shutdown = CancellationToken::new();
             let trigger = shutdown.clone();
             tokio::spawn(async move {
@@ -124,16 +138,31 @@ async fn main() -> anyhow::Result<()> {
             let pcm = resample_linear(&audio.samples, audio.sample_rate, SAMPLE_RATE);
             let v = config.voice.clone();
             let text = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-                let size = if language == Language::English { v.asr_model_en } else { v.asr_model_zh };
-                let asr = voice::asr::whisper::WhisperAsr::load(&v.whisper_dir(size), v.asr_threads)?;
-                let mut stream = voice::SpeechToText::start(&asr, &AsrOptions { language, initial_prompt: None })?;
+                let size = if language == Language::English {
+                    v.asr_model_en
+                } else {
+                    v.asr_model_zh
+                };
+                let asr =
+                    voice::asr::whisper::WhisperAsr::load(&v.whisper_dir(size), v.asr_threads)?;
+                let mut stream = voice::SpeechToText::start(
+                    &asr,
+                    &AsrOptions {
+                        language,
+                        initial_prompt: None,
+                    },
+                )?;
                 stream.push(&pcm)?;
                 Ok(stream.finish()?.text)
             })
             .await??;
             out(&text)?;
         }
-        Command::Speak { text, language, out: path } => {
+        Command::Speak {
+            text,
+            language,
+            out: path,
+        } => {
             let language: Language = language.parse()?;
             let v = config.voice.clone();
             let audio = tokio::task::spawn_blocking(move || -> anyhow::Result<AudioChunk> {
@@ -146,14 +175,21 @@ async fn main() -> anyhow::Result<()> {
                     samples.extend_from_slice(&c.samples);
                     ControlFlow::Continue(())
                 })?;
-                Ok(AudioChunk { sample_rate: tts.sample_rate(), samples })
+                Ok(AudioChunk {
+                    sample_rate: tts.sample_rate(),
+                    samples,
+                })
             })
             .await??;
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
             write_wav(&path, &audio)?;
-            out(&format!("{} ({:.0} ms)", path.display(), audio.duration_ms()))?;
+            out(&format!(
+                "{} ({:.0} ms)",
+                path.display(),
+                audio.duration_ms()
+            ))?;
         }
         Command::Config => out(&serde_json::to_string_pretty(&config)?)?,
     }

@@ -1,5 +1,6 @@
 //! The demo on every real engine (models from scripts/setup.sh): Whisper must recover the
 //! synthesized sentence, the LLM must reply, and the call must be stored and indexed.
+#![allow(clippy::unwrap_used)] // Test helpers may unwrap: a failure is the test failing.
 
 use orchestrator::demo::{self, DemoOptions};
 use orchestrator::Config;
@@ -22,7 +23,9 @@ fn wer(reference: &str, hypothesis: &str) -> f64 {
         d[0] = i;
         for j in 1..=h.len() {
             let cur = d[j];
-            d[j] = (d[j] + 1).min(d[j - 1] + 1).min(prev + usize::from(r[i - 1] != h[j - 1]));
+            d[j] = (d[j] + 1)
+                .min(d[j - 1] + 1)
+                .min(prev + usize::from(r[i - 1] != h[j - 1]));
             prev = cur;
         }
     }
@@ -39,17 +42,34 @@ async fn demo_runs_end_to_end_on_real_engines() {
     config.retrieval.embedder_dir = root.join("models/all-MiniLM-L6-v2");
     config.retrieval.database_url = format!("sqlite://{}", tmp.path().join("db.sqlite").display());
     config.retrieval.index_dir = tmp.path().join("index");
-    let options = DemoOptions { out_dir: tmp.path().join("out"), ..DemoOptions::default() };
+    let options = DemoOptions {
+        out_dir: tmp.path().join("out"),
+        ..DemoOptions::default()
+    };
     let sentence = options.caller_sentence.clone();
 
     let report = demo::run(&config, options).await.unwrap();
     let w = wer(&sentence, &report.transcript);
-    assert!(w <= 0.25, "WER {w:.2}: {:?} vs {sentence:?}", report.transcript);
+    assert!(
+        w <= 0.25,
+        "WER {w:.2}: {:?} vs {sentence:?}",
+        report.transcript
+    );
     assert!(!report.reply.is_empty());
-    assert!(report.reply_audio_ms > 500.0, "reply audio {} ms", report.reply_audio_ms);
+    assert!(
+        report.reply_audio_ms > 500.0,
+        "reply audio {} ms",
+        report.reply_audio_ms
+    );
     assert!(report.reply_wav.exists() && report.caller_wav.exists());
-    let store = retrieval::SqlStore::connect(&config.retrieval.database_url).await.unwrap();
-    let call = store.call(&report.call_id).await.unwrap().expect("call stored");
+    let store = retrieval::SqlStore::connect(&config.retrieval.database_url)
+        .await
+        .unwrap();
+    let call = store
+        .call(&report.call_id)
+        .await
+        .unwrap()
+        .expect("call stored");
     assert_eq!(call.turns.len(), 2);
     assert_eq!(call.turns[0].text, report.transcript);
 }

@@ -1,5 +1,6 @@
 //! The gRPC edge end to end: a real tonic server in-process on 127.0.0.1 and a real client,
 //! over fake engines (fast) — the real engines are exercised by tests/demo.rs.
+#![allow(clippy::unwrap_used)] // Test helpers may unwrap: a failure is the test failing.
 
 use dialog::llm::FakeLlm;
 use orchestrator::config::ServerConfig;
@@ -15,7 +16,9 @@ use voice::tts::FakeTts;
 use voice::vad::EnergyVad;
 
 fn fake_engines() -> Engines {
-    let asr = Arc::new(FakeAsr { script: vec!["call me back tomorrow".into(), "not interested".into()] });
+    let asr = Arc::new(FakeAsr {
+        script: vec!["call me back tomorrow".into(), "not interested".into()],
+    });
     let new_vad: VadFactory = Arc::new(|| Ok(Box::new(EnergyVad::new(500.0, 300))));
     Engines {
         new_vad,
@@ -41,7 +44,14 @@ async fn start() -> (String, CancellationToken) {
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     tokio::spawn(async move {
-        orchestrator::grpc::serve(Arc::new(fake_engines()), listener, &ServerConfig::default(), token).await.unwrap();
+        orchestrator::grpc::serve(
+            Arc::new(fake_engines()),
+            listener,
+            &ServerConfig::default(),
+            token,
+        )
+        .await
+        .unwrap();
     });
     (url, shutdown)
 }
@@ -50,7 +60,15 @@ async fn start() -> (String, CancellationToken) {
 async fn transcribe_streams_events_for_each_utterance() {
     let (url, shutdown) = start().await;
     let mut client = OrchestratorClient::connect(url).await.unwrap();
-    assert_eq!(client.health(HealthRequest {}).await.unwrap().into_inner().engines, vec!["fake"]);
+    assert_eq!(
+        client
+            .health(HealthRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .engines,
+        vec!["fake"]
+    );
 
     // Two utterances of 1 s separated by 0.6 s silence, sent in 20 ms chunks.
     let mut audio = Vec::new();
@@ -61,9 +79,16 @@ async fn transcribe_streams_events_for_each_utterance() {
     let chunks: Vec<AudioIn> = audio
         .chunks(640)
         .enumerate()
-        .map(|(i, c)| AudioIn { language: if i == 0 { "en".into() } else { String::new() }, pcm16le: c.to_vec() })
+        .map(|(i, c)| AudioIn {
+            language: if i == 0 { "en".into() } else { String::new() },
+            pcm16le: c.to_vec(),
+        })
         .collect();
-    let mut events = client.transcribe(tokio_stream::iter(chunks)).await.unwrap().into_inner();
+    let mut events = client
+        .transcribe(tokio_stream::iter(chunks))
+        .await
+        .unwrap()
+        .into_inner();
     let mut got = Vec::new();
     while let Some(ev) = events.message().await.unwrap() {
         match ev.event.unwrap() {
@@ -72,7 +97,15 @@ async fn transcribe_streams_events_for_each_utterance() {
             Event::Final(t) => got.push(format!("final:{}", t.text)),
         }
     }
-    assert_eq!(got, vec!["start", "final:call me back tomorrow", "start", "final:not interested"]);
+    assert_eq!(
+        got,
+        vec![
+            "start",
+            "final:call me back tomorrow",
+            "start",
+            "final:not interested"
+        ]
+    );
     shutdown.cancel();
 }
 
@@ -80,12 +113,24 @@ async fn transcribe_streams_events_for_each_utterance() {
 async fn bad_input_is_an_invalid_argument() {
     let (url, shutdown) = start().await;
     let mut client = OrchestratorClient::connect(url).await.unwrap();
-    let bad_lang = vec![AudioIn { language: "fr".into(), pcm16le: vec![0, 0] }];
-    let err = client.transcribe(tokio_stream::iter(bad_lang)).await.expect_err("unknown language");
+    let bad_lang = vec![AudioIn {
+        language: "fr".into(),
+        pcm16le: vec![0, 0],
+    }];
+    let err = client
+        .transcribe(tokio_stream::iter(bad_lang))
+        .await
+        .expect_err("unknown language");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
 
-    let odd = vec![AudioIn { language: "en".into(), pcm16le: vec![0, 0, 0] }];
-    let err = client.transcribe(tokio_stream::iter(odd)).await.expect_err("odd byte count");
+    let odd = vec![AudioIn {
+        language: "en".into(),
+        pcm16le: vec![0, 0, 0],
+    }];
+    let err = client
+        .transcribe(tokio_stream::iter(odd))
+        .await
+        .expect_err("odd byte count");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     shutdown.cancel();
 }

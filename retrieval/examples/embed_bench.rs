@@ -6,7 +6,8 @@ use retrieval::{BertEmbedder, Embedder};
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
     let e = BertEmbedder::load(&dir)?;
     let base = [
         "The customer said the premium is too expensive for her family.",
@@ -14,7 +15,9 @@ fn main() -> anyhow::Result<()> {
         "I would like to know more about the education insurance plan.",
         "He complained that the last agent was rude and hung up.",
     ];
-    let sentences: Vec<String> = (0..256).map(|i| format!("{} (#{i})", base[i % base.len()])).collect();
+    let sentences: Vec<String> = (0..256)
+        .map(|i| format!("{} (#{i})", base[i % base.len()]))
+        .collect();
     let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
     e.embed(&refs[..8])?; // warm-up
     for batch in [1usize, 32] {
@@ -23,7 +26,10 @@ fn main() -> anyhow::Result<()> {
             e.embed(chunk)?;
         }
         let s = t.elapsed().as_secs_f64();
-        println!("embed batch={batch} sentences_per_s={:.1}", refs.len() as f64 / s);
+        println!(
+            "embed batch={batch} sentences_per_s={:.1}",
+            refs.len() as f64 / s
+        );
     }
     Ok(())
 }

@@ -25,7 +25,9 @@ pub struct BertEmbedder {
 
 impl std::fmt::Debug for BertEmbedder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BertEmbedder").field("dim", &self.dim).finish()
+        f.debug_struct("BertEmbedder")
+            .field("dim", &self.dim)
+            .finish()
     }
 }
 
@@ -40,22 +42,36 @@ impl BertEmbedder {
                 Err(RetrievalError::ModelMissing { path: p })
             }
         };
-        let (weights, config_path, tok_path) =
-            (file("model.safetensors")?, file("config.json")?, file("tokenizer.json")?);
-        let config_text = std::fs::read_to_string(&config_path)
-            .map_err(|source| RetrievalError::Io { path: config_path.clone(), source })?;
+        let (weights, config_path, tok_path) = (
+            file("model.safetensors")?,
+            file("config.json")?,
+            file("tokenizer.json")?,
+        );
+        let config_text =
+            std::fs::read_to_string(&config_path).map_err(|source| RetrievalError::Io {
+                path: config_path.clone(),
+                source,
+            })?;
         let config: Config = serde_json::from_str(&config_text)
             .map_err(|e| RetrievalError::Embed(format!("{}: {e}", config_path.display())))?;
         let mut tokenizer = Tokenizer::from_file(&tok_path)
             .map_err(|e| RetrievalError::Embed(format!("{}: {e}", tok_path.display())))?;
         tokenizer.with_padding(Some(PaddingParams::default()));
         tokenizer
-            .with_truncation(Some(TruncationParams { max_length: 256, ..Default::default() }))
+            .with_truncation(Some(TruncationParams {
+                max_length: 256,
+                ..Default::default()
+            }))
             .map_err(|e| RetrievalError::Embed(format!("tokenizer truncation: {e}")))?;
         // SAFETY: the file is memory-mapped read-only and not modified while the model lives.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &Device::Cpu)? };
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &Device::Cpu)? };
         let model = BertModel::load(vb, &config)?;
-        Ok(Self { model, tokenizer, dim: config.hidden_size })
+        Ok(Self {
+            model,
+            tokenizer,
+            dim: config.hidden_size,
+        })
     }
 }
 
@@ -117,9 +133,15 @@ impl Embedder for FakeEmbedder {
             .iter()
             .map(|t| {
                 let mut v = vec![0f32; self.dim];
-                for w in t.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+                for w in t
+                    .to_lowercase()
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                {
                     // FNV-1a: stable across runs and platforms.
-                    let h = w.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+                    let h = w.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+                    });
                     v[(h % self.dim as u64) as usize] += 1.0;
                 }
                 normalize(&mut v);

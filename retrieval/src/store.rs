@@ -47,14 +47,27 @@ impl SqlStore {
         sqlx::any::install_default_drivers();
         let url = if let Some(path) = url.strip_prefix("sqlite://") {
             let file = path.split('?').next().unwrap_or(path);
-            if let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|source| RetrievalError::Io { path: dir.to_path_buf(), source })?;
+            if let Some(dir) = std::path::Path::new(file)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir).map_err(|source| RetrievalError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
             }
-            if path.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") }
+            if path.contains('?') {
+                url.to_string()
+            } else {
+                format!("{url}?mode=rwc")
+            }
         } else {
             url.to_string()
         };
-        let pool = AnyPoolOptions::new().max_connections(4).connect(&url).await?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool })
     }
@@ -119,15 +132,21 @@ impl SqlStore {
         else {
             return Ok(None);
         };
-        let turns = sqlx::query("SELECT speaker, text, latency_ms FROM turns WHERE call_id = $1 ORDER BY seq")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| -> Result<TurnRecord, sqlx::Error> {
-                Ok(TurnRecord { speaker: r.try_get(0)?, text: r.try_get(1)?, latency_ms: r.try_get(2)? })
+        let turns = sqlx::query(
+            "SELECT speaker, text, latency_ms FROM turns WHERE call_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| -> Result<TurnRecord, sqlx::Error> {
+            Ok(TurnRecord {
+                speaker: r.try_get(0)?,
+                text: r.try_get(1)?,
+                latency_ms: r.try_get(2)?,
             })
-            .collect::<Result<Vec<_>, _>>()?;
+        })
+        .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(CallRecord {
             id: row.try_get(0)?,
             customer_id: row.try_get(1)?,

@@ -1,5 +1,6 @@
 //! The SQL store on SQLite (always) and on the PostgreSQL of our machine kind (127.0.0.1:5432,
 //! database `test`; skipped with a message when no server answers).
+#![allow(clippy::unwrap_used)] // Test helpers may unwrap: a failure is the test failing.
 
 use retrieval::store::{CallRecord, Customer, TurnRecord};
 use retrieval::SqlStore;
@@ -12,7 +13,13 @@ async fn contract(store: &SqlStore, suffix: &str) {
         created_at_ms: 1,
     };
     store.upsert_customer(&customer).await.unwrap();
-    store.upsert_customer(&Customer { display_name: "Li Wei (updated)".into(), ..customer.clone() }).await.unwrap();
+    store
+        .upsert_customer(&Customer {
+            display_name: "Li Wei (updated)".into(),
+            ..customer.clone()
+        })
+        .await
+        .unwrap();
     let call = CallRecord {
         id: format!("call-{suffix}"),
         customer_id: customer.id.clone(),
@@ -21,15 +28,26 @@ async fn contract(store: &SqlStore, suffix: &str) {
         ended_at_ms: 20,
         outcome: "callback".into(),
         turns: vec![
-            TurnRecord { speaker: "bot".into(), text: "您好".into(), latency_ms: Some(120.5) },
-            TurnRecord { speaker: "caller".into(), text: "没时间".into(), latency_ms: None },
+            TurnRecord {
+                speaker: "bot".into(),
+                text: "您好".into(),
+                latency_ms: Some(120.5),
+            },
+            TurnRecord {
+                speaker: "caller".into(),
+                text: "没时间".into(),
+                latency_ms: None,
+            },
         ],
     };
     store.insert_call(&call).await.unwrap();
     assert_eq!(store.call(&call.id).await.unwrap(), Some(call.clone()));
     assert_eq!(store.call("missing").await.unwrap(), None);
     // A duplicate call id fails and leaves the stored call as it was (one transaction).
-    let dup = CallRecord { outcome: "converted".into(), ..call.clone() };
+    let dup = CallRecord {
+        outcome: "converted".into(),
+        ..call.clone()
+    };
     assert!(store.insert_call(&dup).await.is_err());
     assert_eq!(store.call(&call.id).await.unwrap(), Some(call));
 }
@@ -47,7 +65,8 @@ async fn sqlite_store() {
 
 #[tokio::test]
 async fn postgres_store() {
-    let url = std::env::var("DATABASE_URL_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let url = std::env::var("DATABASE_URL_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let store = match SqlStore::connect(&url).await {
         Ok(s) => s,
         Err(e) => {
@@ -55,6 +74,13 @@ async fn postgres_store() {
             return;
         }
     };
-    let suffix = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    let suffix = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
     contract(&store, &suffix).await;
 }

@@ -53,7 +53,9 @@ pub struct LlamaCppModel {
 
 impl std::fmt::Debug for LlamaCppModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlamaCppModel").field("name", &self.name).finish()
+        f.debug_struct("LlamaCppModel")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -64,7 +66,10 @@ impl LlamaCppModel {
         if !path.exists() {
             return Err(DialogError::ModelMissing { path });
         }
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let (jobs, rx) = mpsc::sync_channel::<Job>(config.queue_depth.max(1));
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), DialogError>>(1);
         let config = config.clone();
@@ -89,13 +94,19 @@ impl LanguageModel for LlamaCppModel {
         on_token: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<GenerationOutput, DialogError> {
         if request.messages.is_empty() {
-            return Err(DialogError::InvalidRequest("a generation needs at least one message".into()));
+            return Err(DialogError::InvalidRequest(
+                "a generation needs at least one message".into(),
+            ));
         }
         // A child token lets a sink's `Break` stop the worker without cancelling the caller's.
         let stop = cancel.child_token();
         let (events, rx) = mpsc::sync_channel(64);
         self.jobs
-            .send(Job { request: request.clone(), cancel: stop.clone(), events })
+            .send(Job {
+                request: request.clone(),
+                cancel: stop.clone(),
+                events,
+            })
             .map_err(|_| DialogError::WorkerGone)?;
         let mut sink_broke = false;
         for event in rx {
@@ -126,8 +137,11 @@ struct Engine<'m> {
 fn worker(config: LlmConfig, jobs: Receiver<Job>, ready: SyncSender<Result<(), DialogError>>) {
     let setup = || -> Result<(&'static LlamaBackend, LlamaModel), DialogError> {
         let backend = backend()?;
-        let model = LlamaModel::load_from_file(backend, &config.model_path, &LlamaModelParams::default())
-            .map_err(|e| DialogError::Llm(format!("loading {}: {e}", config.model_path.display())))?;
+        let model =
+            LlamaModel::load_from_file(backend, &config.model_path, &LlamaModelParams::default())
+                .map_err(|e| {
+                DialogError::Llm(format!("loading {}: {e}", config.model_path.display()))
+            })?;
         Ok((backend, model))
     };
     let (backend, model) = match setup() {
@@ -208,7 +222,9 @@ impl Engine<'_> {
                     .add(t, p as i32, &[0], p + 1 == total)
                     .map_err(|e| DialogError::Llm(format!("batch: {e}")))?;
             }
-            self.ctx.decode(&mut self.batch).map_err(|e| DialogError::Llm(format!("decode: {e}")))?;
+            self.ctx
+                .decode(&mut self.batch)
+                .map_err(|e| DialogError::Llm(format!("decode: {e}")))?;
             pos = end;
         }
         Ok(())
@@ -229,7 +245,12 @@ impl Engine<'_> {
         }
         // Reuse the longest common prefix with what is already in the KV cache; keep at least
         // one token to evaluate so there are fresh logits.
-        let common = self.cached.iter().zip(&tokens).take_while(|(a, b)| a == b).count();
+        let common = self
+            .cached
+            .iter()
+            .zip(&tokens)
+            .take_while(|(a, b)| a == b)
+            .count();
         let reuse = common.min(tokens.len().saturating_sub(1));
         self.ctx
             .kv_cache_seq_rm(0, Some(reuse as u32), None)
@@ -273,11 +294,16 @@ impl Engine<'_> {
                 Ok(s) => s.len(),
                 Err(e) => e.valid_up_to(),
             };
-            out.text.push_str(&String::from_utf8_lossy(&pending[..valid]));
+            out.text
+                .push_str(&String::from_utf8_lossy(&pending[..valid]));
             pending.drain(..valid);
             let stopped = cut_at_stop(&mut out.text, &request.stop);
             // Never send text a stop string may still claim: hold back its longest prefix.
-            let hold = if stopped { 0 } else { held_back(&out.text, &request.stop) };
+            let hold = if stopped {
+                0
+            } else {
+                held_back(&out.text, &request.stop)
+            };
             let safe = floor_char_boundary(&out.text, out.text.len() - hold);
             if safe > sent {
                 let piece = out.text[sent..safe].to_string();
@@ -295,11 +321,16 @@ impl Engine<'_> {
             self.batch
                 .add(token, pos as i32, &[0], true)
                 .map_err(|e| DialogError::Llm(format!("batch: {e}")))?;
-            self.ctx.decode(&mut self.batch).map_err(|e| DialogError::Llm(format!("decode: {e}")))?;
+            self.ctx
+                .decode(&mut self.batch)
+                .map_err(|e| DialogError::Llm(format!("decode: {e}")))?;
             self.cached.push(token);
             pos += 1;
         }
-        if out.stop_reason != StopReason::StopString && out.stop_reason != StopReason::Cancelled && sent < out.text.len() {
+        if out.stop_reason != StopReason::StopString
+            && out.stop_reason != StopReason::Cancelled
+            && sent < out.text.len()
+        {
             let _ = job.events.send(Event::Piece(out.text[sent..].to_string()));
         }
         out.total_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -329,7 +360,12 @@ impl Engine<'_> {
 /// Length of the longest suffix of `text` that is a proper prefix of a stop string.
 fn held_back(text: &str, stop: &[String]) -> usize {
     stop.iter()
-        .flat_map(|s| (1..s.len()).rev().filter(move |&n| s.is_char_boundary(n)).map(move |n| &s[..n]))
+        .flat_map(|s| {
+            (1..s.len())
+                .rev()
+                .filter(move |&n| s.is_char_boundary(n))
+                .map(move |n| &s[..n])
+        })
         .filter(|prefix| text.ends_with(prefix))
         .map(str::len)
         .max()

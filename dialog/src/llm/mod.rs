@@ -35,7 +35,10 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Self { role, content: content.into() }
+        Self {
+            role,
+            content: content.into(),
+        }
     }
 }
 
@@ -55,7 +58,14 @@ pub struct GenerationRequest {
 
 impl GenerationRequest {
     pub fn new(messages: Vec<ChatMessage>) -> Self {
-        Self { messages, max_tokens: 64, temperature: 0.0, seed: 42, stop: Vec::new(), grammar: None }
+        Self {
+            messages,
+            max_tokens: 64,
+            temperature: 0.0,
+            seed: 42,
+            stop: Vec::new(),
+            grammar: None,
+        }
     }
 }
 
@@ -102,7 +112,11 @@ pub trait LanguageModel: Send + Sync {
 
 /// Cuts `text` at the first stop string, if any; returns whether it cut.
 pub(crate) fn cut_at_stop(text: &mut String, stop: &[String]) -> bool {
-    let cut = stop.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min();
+    let cut = stop
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min();
     if let Some(at) = cut {
         text.truncate(at);
         true
@@ -126,14 +140,23 @@ impl LanguageModel for FakeLlm {
         cancel: &CancellationToken,
         on_token: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<GenerationOutput, DialogError> {
-        let last = request.messages.iter().rev().find(|m| m.role == Role::User).ok_or_else(|| {
-            DialogError::InvalidRequest("a generation needs at least one user message".into())
-        })?;
+        let last = request
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .ok_or_else(|| {
+                DialogError::InvalidRequest("a generation needs at least one user message".into())
+            })?;
         let reply = format!("Noted: {}.", last.content.trim());
         let mut out = GenerationOutput {
             text: String::new(),
             stop_reason: StopReason::EndOfTurn,
-            prompt_tokens: request.messages.iter().map(|m| m.content.split_whitespace().count() as u32).sum(),
+            prompt_tokens: request
+                .messages
+                .iter()
+                .map(|m| m.content.split_whitespace().count() as u32)
+                .sum(),
             cached_prompt_tokens: 0,
             generated_tokens: 0,
             first_token_ms: 0.0,

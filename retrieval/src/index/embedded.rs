@@ -21,12 +21,22 @@ pub struct EmbeddedIndex {
 impl EmbeddedIndex {
     /// Opens (or creates) the index in `dir` for vectors of `dim` dimensions.
     pub fn open(dir: &Path, dim: usize) -> Result<Self, RetrievalError> {
-        std::fs::create_dir_all(dir).map_err(|source| RetrievalError::Io { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| RetrievalError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = dir.join(FILE);
         let mut points = Vec::new();
         if path.exists() {
-            let text = std::fs::read_to_string(&path).map_err(|source| RetrievalError::Io { path: path.clone(), source })?;
-            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let text = std::fs::read_to_string(&path).map_err(|source| RetrievalError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
                 let p: Point = serde_json::from_str(line).map_err(|e| {
                     RetrievalError::Index(format!("{} line {}: {e}", path.display(), i + 1))
                 })?;
@@ -34,18 +44,30 @@ impl EmbeddedIndex {
                 points.push(p);
             }
         }
-        Ok(Self { dim, path, points: RwLock::new(points) })
+        Ok(Self {
+            dim,
+            path,
+            points: RwLock::new(points),
+        })
     }
 
     fn persist(&self, points: &[Point]) -> Result<(), RetrievalError> {
         let mut text = String::new();
         for p in points {
-            text.push_str(&serde_json::to_string(p).map_err(|e| RetrievalError::Index(e.to_string()))?);
+            text.push_str(
+                &serde_json::to_string(p).map_err(|e| RetrievalError::Index(e.to_string()))?,
+            );
             text.push('\n');
         }
         let tmp = self.path.with_extension("tmp");
-        std::fs::write(&tmp, text).map_err(|source| RetrievalError::Io { path: tmp.clone(), source })?;
-        std::fs::rename(&tmp, &self.path).map_err(|source| RetrievalError::Io { path: self.path.clone(), source })
+        std::fs::write(&tmp, text).map_err(|source| RetrievalError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
+        std::fs::rename(&tmp, &self.path).map_err(|source| RetrievalError::Io {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     fn poisoned() -> RetrievalError {
@@ -77,7 +99,12 @@ impl VectorIndex for EmbeddedIndex {
         Ok(())
     }
 
-    async fn search(&self, vector: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>, RetrievalError> {
+    async fn search(
+        &self,
+        vector: &[f32],
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<Hit>, RetrievalError> {
         check_dim(self.dim, vector.len())?;
         let points = self.points.read().map_err(|_| Self::poisoned())?;
         let mut hits: Vec<Hit> = points
@@ -96,7 +123,11 @@ impl VectorIndex for EmbeddedIndex {
 
     async fn delete(&self, filter: &Filter) -> Result<u64, RetrievalError> {
         let mut points = self.points.write().map_err(|_| Self::poisoned())?;
-        let kept: Vec<Point> = points.iter().filter(|p| !filter.matches(&p.payload)).cloned().collect();
+        let kept: Vec<Point> = points
+            .iter()
+            .filter(|p| !filter.matches(&p.payload))
+            .cloned()
+            .collect();
         let removed = (points.len() - kept.len()) as u64;
         if removed > 0 {
             self.persist(&kept)?;

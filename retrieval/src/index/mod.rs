@@ -37,11 +37,16 @@ pub struct Filter {
 
 impl Filter {
     pub fn customer(id: impl Into<String>) -> Self {
-        Self { customer_id: Some(id.into()), ..Self::default() }
+        Self {
+            customer_id: Some(id.into()),
+            ..Self::default()
+        }
     }
 
     pub fn matches(&self, p: &Payload) -> bool {
-        let ok = |want: &Option<String>, got: &Option<String>| want.as_ref().is_none_or(|w| got.as_ref() == Some(w));
+        let ok = |want: &Option<String>, got: &Option<String>| {
+            want.as_ref().is_none_or(|w| got.as_ref() == Some(w))
+        };
         ok(&self.customer_id, &p.customer_id)
             && ok(&self.campaign_id, &p.campaign_id)
             && self.kind.as_ref().is_none_or(|k| *k == p.kind)
@@ -64,7 +69,12 @@ pub trait VectorIndex: Send + Sync {
     /// Inserts or replaces points by id.
     async fn upsert(&self, points: Vec<Point>) -> Result<(), RetrievalError>;
     /// The `k` nearest points that pass `filter`, closest first.
-    async fn search(&self, vector: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>, RetrievalError>;
+    async fn search(
+        &self,
+        vector: &[f32],
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<Hit>, RetrievalError>;
     /// Deletes every point that passes `filter`; returns how many were removed (erasure).
     async fn delete(&self, filter: &Filter) -> Result<u64, RetrievalError>;
     /// Number of points that pass `filter`.

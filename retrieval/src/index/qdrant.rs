@@ -5,9 +5,9 @@
 use super::{check_dim, Filter, Hit, Payload, Point, VectorIndex};
 use crate::RetrievalError;
 use qdrant_client::qdrant::{
-    point_id::PointIdOptions, Condition, CountPointsBuilder, CreateCollectionBuilder, DeletePointsBuilder,
-    Distance, Filter as QFilter, PointStruct, SearchPointsBuilder, UpsertPointsBuilder, Value,
-    VectorParamsBuilder,
+    point_id::PointIdOptions, Condition, CountPointsBuilder, CreateCollectionBuilder,
+    DeletePointsBuilder, Distance, Filter as QFilter, PointStruct, SearchPointsBuilder,
+    UpsertPointsBuilder, Value, VectorParamsBuilder,
 };
 use qdrant_client::{Payload as QPayload, Qdrant};
 
@@ -24,7 +24,10 @@ pub struct QdrantIndex {
 
 impl std::fmt::Debug for QdrantIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QdrantIndex").field("collection", &self.collection).field("dim", &self.dim).finish()
+        f.debug_struct("QdrantIndex")
+            .field("collection", &self.collection)
+            .field("dim", &self.dim)
+            .finish()
     }
 }
 
@@ -32,7 +35,10 @@ impl QdrantIndex {
     /// Connects to `url` (gRPC, e.g. `http://127.0.0.1:6334`) and creates the collection
     /// (cosine distance) if it does not exist.
     pub async fn connect(url: &str, collection: &str, dim: usize) -> Result<Self, RetrievalError> {
-        let client = Qdrant::from_url(url).skip_compatibility_check().build().map_err(err)?;
+        let client = Qdrant::from_url(url)
+            .skip_compatibility_check()
+            .build()
+            .map_err(err)?;
         if !client.collection_exists(collection).await.map_err(err)? {
             client
                 .create_collection(
@@ -42,7 +48,11 @@ impl QdrantIndex {
                 .await
                 .map_err(err)?;
         }
-        Ok(Self { client, collection: collection.to_string(), dim })
+        Ok(Self {
+            client,
+            collection: collection.to_string(),
+            dim,
+        })
     }
 
     fn filter(f: &Filter) -> QFilter {
@@ -102,7 +112,12 @@ impl VectorIndex for QdrantIndex {
         Ok(())
     }
 
-    async fn search(&self, vector: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>, RetrievalError> {
+    async fn search(
+        &self,
+        vector: &[f32],
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<Hit>, RetrievalError> {
         check_dim(self.dim, vector.len())?;
         let res = self
             .client
@@ -121,7 +136,11 @@ impl VectorIndex for QdrantIndex {
                     PointIdOptions::Num(n) => *n,
                     PointIdOptions::Uuid(_) => return None,
                 };
-                Some(Hit { id, score: sp.score, payload: Self::from_qdrant(&sp.payload) })
+                Some(Hit {
+                    id,
+                    score: sp.score,
+                    payload: Self::from_qdrant(&sp.payload),
+                })
             })
             .collect())
     }
@@ -129,7 +148,11 @@ impl VectorIndex for QdrantIndex {
     async fn delete(&self, filter: &Filter) -> Result<u64, RetrievalError> {
         let n = self.count(filter).await?;
         self.client
-            .delete_points(DeletePointsBuilder::new(&self.collection).points(Self::filter(filter)).wait(true))
+            .delete_points(
+                DeletePointsBuilder::new(&self.collection)
+                    .points(Self::filter(filter))
+                    .wait(true),
+            )
             .await
             .map_err(err)?;
         Ok(n)
@@ -138,7 +161,11 @@ impl VectorIndex for QdrantIndex {
     async fn count(&self, filter: &Filter) -> Result<u64, RetrievalError> {
         let res = self
             .client
-            .count(CountPointsBuilder::new(&self.collection).filter(Self::filter(filter)).exact(true))
+            .count(
+                CountPointsBuilder::new(&self.collection)
+                    .filter(Self::filter(filter))
+                    .exact(true),
+            )
             .await
             .map_err(err)?;
         Ok(res.result.map_or(0, |r| r.count))

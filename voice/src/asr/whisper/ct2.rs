@@ -173,10 +173,12 @@ impl Ct2Model {
             Ct2DType::F32 => DType::F32,
             Ct2DType::F16 => DType::F16,
             Ct2DType::BF16 => DType::BF16,
-            other => return Err(self.format_error(format!(
+            other => {
+                return Err(self.format_error(format!(
                 "{name} is stored as {other:?}; only float models (f32/f16/bf16) are supported, \
                      convert with --quantization float16"
-            ))),
+            )))
+            }
         };
         let t = Tensor::from_raw_buffer(&v.data, dtype, &v.dims, device)?;
         Ok(t.to_dtype(DType::F32)?)
