@@ -7,7 +7,7 @@
 //! per sentence (a few tens of milliseconds each), so it shares no state with the espeak-ng
 //! library Piper links.
 
-use super::{emit_frames, split_sentences, SynthesisStats, TextToSpeech};
+use super::{synthesize_by_sentence, SynthesisStats, TextToSpeech};
 use crate::audio::AudioChunk;
 use crate::{Language, VoiceConfig, VoiceError};
 use std::io::Read;
@@ -146,16 +146,7 @@ impl TextToSpeech for EspeakTts {
                 language.code()
             )));
         }
-        let mut stats = SynthesisStats::default();
-        // Audio past the last whole frame waits for the next sentence, so every frame but the
-        // very last is a full 20 ms.
-        let frame = (self.sample_rate * crate::FRAME_MS / 1000) as usize;
-        let mut pending = Vec::new();
-        for sentence in split_sentences(text) {
-            if cancel.is_cancelled() {
-                stats.cancelled = true;
-                return Ok(stats);
-            }
+        synthesize_by_sentence(text, self.sample_rate, cancel, sink, |sentence| {
             let (sample_rate, samples) = self.run(sentence)?;
             if sample_rate != self.sample_rate {
                 return Err(VoiceError::engine(
@@ -166,23 +157,8 @@ impl TextToSpeech for EspeakTts {
                     ),
                 ));
             }
-            pending.extend(samples);
-            let whole = pending.len() / frame * frame;
-            if emit_frames(
-                &pending[..whole],
-                self.sample_rate,
-                cancel,
-                sink,
-                &mut stats,
-            )
-            .is_break()
-            {
-                return Ok(stats);
-            }
-            pending.drain(..whole);
-        }
-        let _ = emit_frames(&pending, self.sample_rate, cancel, sink, &mut stats);
-        Ok(stats)
+            Ok(samples)
+        })
     }
 }
 

@@ -37,17 +37,56 @@ pub trait TextToSpeech: Send + Sync {
     ) -> Result<SynthesisStats, VoiceError>;
 }
 
-/// Splits synthesized samples into 20 ms frames for the sink, honouring cancellation between
-/// frames. Shared by every engine so they behave alike.
-pub(crate) fn emit_frames(
+/// The sentence loop every engine shares: synthesizes `text` one sentence at a time with
+/// `synthesize_sentence` and hands the audio to the sink in 20 ms frames as each sentence is
+/// ready. Audio past the last whole frame waits for the next sentence, so every frame but the
+/// very last is a full 20 ms. Cancellation is checked before every sentence and every frame.
+pub(crate) fn synthesize_by_sentence(
+    text: &str,
+    sample_rate: u32,
+    cancel: &CancellationToken,
+    sink: &mut dyn FnMut(AudioChunk) -> ControlFlow<()>,
+    mut synthesize_sentence: impl FnMut(&str) -> Result<Vec<i16>, VoiceError>,
+) -> Result<SynthesisStats, VoiceError> {
+    let mut stats = SynthesisStats::default();
+    let frame = ((sample_rate * crate::FRAME_MS / 1000) as usize).max(1);
+    let mut pending = Vec::new();
+    for sentence in split_sentences(text) {
+        if cancel.is_cancelled() {
+            stats.cancelled = true;
+            return Ok(stats);
+        }
+        pending.extend(synthesize_sentence(sentence)?);
+        let whole = pending.len() / frame * frame;
+        if emit_frames(
+            &pending[..whole],
+            frame,
+            sample_rate,
+            cancel,
+            sink,
+            &mut stats,
+        )
+        .is_break()
+        {
+            return Ok(stats);
+        }
+        pending.drain(..whole);
+    }
+    let _ = emit_frames(&pending, frame, sample_rate, cancel, sink, &mut stats);
+    Ok(stats)
+}
+
+/// Hands `samples` to the sink in chunks of `frame`, stopping when the token fires or the sink
+/// returns `Break`.
+fn emit_frames(
     samples: &[i16],
+    frame: usize,
     sample_rate: u32,
     cancel: &CancellationToken,
     sink: &mut dyn FnMut(AudioChunk) -> ControlFlow<()>,
     stats: &mut SynthesisStats,
 ) -> ControlFlow<()> {
-    let frame = (sample_rate * crate::FRAME_MS / 1000) as usize;
-    for chunk in samples.chunks(frame.max(1)) {
+    for chunk in samples.chunks(frame) {
         if cancel.is_cancelled() {
             stats.cancelled = true;
             return ControlFlow::Break(());
@@ -108,19 +147,14 @@ impl TextToSpeech for FakeTts {
         cancel: &CancellationToken,
         sink: &mut dyn FnMut(AudioChunk) -> ControlFlow<()>,
     ) -> Result<SynthesisStats, VoiceError> {
-        let mut stats = SynthesisStats::default();
-        for sentence in split_sentences(text) {
+        synthesize_by_sentence(text, 16_000, cancel, sink, |sentence| {
             let n = sentence.chars().count() * 960;
-            let samples: Vec<i16> = (0..n)
+            Ok((0..n)
                 .map(|i| {
                     ((i as f32 * 440.0 * std::f32::consts::TAU / 16000.0).sin() * 8000.0) as i16
                 })
-                .collect();
-            if emit_frames(&samples, 16_000, cancel, sink, &mut stats).is_break() {
-                break;
-            }
-        }
-        Ok(stats)
+                .collect())
+        })
     }
 }
 

@@ -12,7 +12,7 @@
 //! reading `PIPER_ESPEAKNG_DATA_DIRECTORY`). A later load with other paths keeps the first ones
 //! and logs a warning.
 
-use super::{emit_frames, split_sentences, SynthesisStats, TextToSpeech};
+use super::{synthesize_by_sentence, SynthesisStats, TextToSpeech};
 use crate::audio::{f32_to_pcm, AudioChunk};
 use crate::error::require_file;
 use crate::{Language, VoiceConfig, VoiceError};
@@ -155,33 +155,9 @@ impl TextToSpeech for PiperTts {
                 language.code()
             )));
         }
-        let mut stats = SynthesisStats::default();
-        // Audio past the last whole frame waits for the next sentence, so every frame but the
-        // very last is a full 20 ms.
-        let frame = (self.sample_rate * crate::FRAME_MS / 1000) as usize;
-        let mut pending = Vec::new();
-        for sentence in split_sentences(text) {
-            if cancel.is_cancelled() {
-                stats.cancelled = true;
-                return Ok(stats);
-            }
-            pending.extend(self.synthesize_sentence(sentence)?);
-            let whole = pending.len() / frame * frame;
-            if emit_frames(
-                &pending[..whole],
-                self.sample_rate,
-                cancel,
-                sink,
-                &mut stats,
-            )
-            .is_break()
-            {
-                return Ok(stats);
-            }
-            pending.drain(..whole);
-        }
-        let _ = emit_frames(&pending, self.sample_rate, cancel, sink, &mut stats);
-        Ok(stats)
+        synthesize_by_sentence(text, self.sample_rate, cancel, sink, |sentence| {
+            self.synthesize_sentence(sentence)
+        })
     }
 }
 
