@@ -332,35 +332,41 @@ pub(crate) fn hf_tensors(
         Ok(())
     };
 
+    // The self-attention and feed-forward parts every encoder and decoder layer has.
+    let self_attention_and_ffn =
+        |put: &mut dyn FnMut(String, Tensor), c: &str, h: &str| -> Result<(), VoiceError> {
+            split(
+                put,
+                &format!("{c}/self_attention/linear_0"),
+                &format!("{h}.self_attn"),
+                &["q_proj", "k_proj", "v_proj"],
+            )?;
+            copy_linear(
+                put,
+                &format!("{c}/self_attention/linear_1"),
+                &format!("{h}.self_attn.out_proj"),
+            )?;
+            copy_norm(
+                put,
+                &format!("{c}/self_attention/layer_norm"),
+                &format!("{h}.self_attn_layer_norm"),
+            )?;
+            copy_linear(put, &format!("{c}/ffn/linear_0"), &format!("{h}.fc1"))?;
+            copy_linear(put, &format!("{c}/ffn/linear_1"), &format!("{h}.fc2"))?;
+            copy_norm(
+                put,
+                &format!("{c}/ffn/layer_norm"),
+                &format!("{h}.final_layer_norm"),
+            )
+        };
+
     // Encoder.
     copy_linear(&mut put, "encoder/conv1", "model.encoder.conv1")?;
     copy_linear(&mut put, "encoder/conv2", "model.encoder.conv2")?;
     for i in 0..dims.n_audio_layer {
         let c = format!("encoder/layer_{i}");
         let h = format!("model.encoder.layers.{i}");
-        split(
-            &mut put,
-            &format!("{c}/self_attention/linear_0"),
-            &format!("{h}.self_attn"),
-            &["q_proj", "k_proj", "v_proj"],
-        )?;
-        copy_linear(
-            &mut put,
-            &format!("{c}/self_attention/linear_1"),
-            &format!("{h}.self_attn.out_proj"),
-        )?;
-        copy_norm(
-            &mut put,
-            &format!("{c}/self_attention/layer_norm"),
-            &format!("{h}.self_attn_layer_norm"),
-        )?;
-        copy_linear(&mut put, &format!("{c}/ffn/linear_0"), &format!("{h}.fc1"))?;
-        copy_linear(&mut put, &format!("{c}/ffn/linear_1"), &format!("{h}.fc2"))?;
-        copy_norm(
-            &mut put,
-            &format!("{c}/ffn/layer_norm"),
-            &format!("{h}.final_layer_norm"),
-        )?;
+        self_attention_and_ffn(&mut put, &c, &h)?;
     }
     copy_norm(&mut put, "encoder/layer_norm", "model.encoder.layer_norm")?;
 
@@ -387,22 +393,7 @@ pub(crate) fn hf_tensors(
     for i in 0..dims.n_text_layer {
         let c = format!("decoder/layer_{i}");
         let h = format!("model.decoder.layers.{i}");
-        split(
-            &mut put,
-            &format!("{c}/self_attention/linear_0"),
-            &format!("{h}.self_attn"),
-            &["q_proj", "k_proj", "v_proj"],
-        )?;
-        copy_linear(
-            &mut put,
-            &format!("{c}/self_attention/linear_1"),
-            &format!("{h}.self_attn.out_proj"),
-        )?;
-        copy_norm(
-            &mut put,
-            &format!("{c}/self_attention/layer_norm"),
-            &format!("{h}.self_attn_layer_norm"),
-        )?;
+        self_attention_and_ffn(&mut put, &c, &h)?;
         copy_linear(
             &mut put,
             &format!("{c}/attention/linear_0"),
@@ -423,13 +414,6 @@ pub(crate) fn hf_tensors(
             &mut put,
             &format!("{c}/attention/layer_norm"),
             &format!("{h}.encoder_attn_layer_norm"),
-        )?;
-        copy_linear(&mut put, &format!("{c}/ffn/linear_0"), &format!("{h}.fc1"))?;
-        copy_linear(&mut put, &format!("{c}/ffn/linear_1"), &format!("{h}.fc2"))?;
-        copy_norm(
-            &mut put,
-            &format!("{c}/ffn/layer_norm"),
-            &format!("{h}.final_layer_norm"),
         )?;
     }
     copy_norm(&mut put, "decoder/layer_norm", "model.decoder.layer_norm")?;
