@@ -9,8 +9,9 @@ cache="$models/.wheels"
 mkdir -p "$models" "$cache"
 
 # 1. Debian packages: cmake/clang for llama.cpp and espeak-ng builds, libclang for bindgen,
-#    libsonic for piper-rs, protoc for tonic, espeak-ng for the Mandarin voice, sox for test audio.
-debs=(cmake clang libclang-dev libsonic-dev protobuf-compiler espeak-ng espeak-ng-data sox pkg-config)
+#    libsonic for piper-rs, protoc for tonic, espeak-ng for the Mandarin voice, sox for test audio,
+#    libssl-dev for openssl-sys (pulled in, unused, by ort-sys through piper-rs).
+debs=(cmake clang libclang-dev libsonic-dev protobuf-compiler espeak-ng espeak-ng-data sox pkg-config libssl-dev)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
