@@ -14,7 +14,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
-use voice::audio::{resample_linear, write_wav, FRAME_SAMPLES};
+use voice::audio::{resample, write_wav, FRAME_SAMPLES};
 use voice::{AsrOptions, AudioChunk, Language, VadEvent, FRAME_MS, SAMPLE_RATE};
 
 /// Audio kept while no one speaks (1 s). The VAD reports a start only after some speech, so on
@@ -198,7 +198,7 @@ fn converse(engines: &Engines, opts: &DemoOptions) -> anyhow::Result<DemoReport>
         },
     )?;
     timings.push(("tts.caller".into(), ms(t)));
-    let speech = resample_linear(&caller, tts.sample_rate(), SAMPLE_RATE);
+    let speech = resample(&caller, tts.sample_rate(), SAMPLE_RATE)?;
     let silence = vec![0i16; SAMPLE_RATE as usize / 2];
     let stream: Vec<i16> = [&silence[..], &speech[..], &silence[..], &silence[..]].concat();
     let caller_audio = AudioChunk {

@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use voice::audio::{read_wav, resample_linear, write_wav};
+use voice::audio::{read_wav, resample, write_wav};
 use voice::{AsrOptions, AudioChunk, Language, SAMPLE_RATE};
 
 #[derive(Parser)]
@@ -135,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Transcribe { wav, language } => {
             let language: Language = language.parse()?;
             let audio = read_wav(&wav)?;
-            let pcm = resample_linear(&audio.samples, audio.sample_rate, SAMPLE_RATE);
+            let pcm = resample(&audio.samples, audio.sample_rate, SAMPLE_RATE)?;
             let v = config.voice.clone();
             let text = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
                 let size = if language == Language::English {

@@ -1,21 +1,46 @@
-//! Real-time factor of Whisper base and tiny.en on the ASR test clips: for each clip, decode
-//! time / audio duration (after one warm-up decode). Run with
-//! `cargo run -p voice --example asr_bench [-- THREADS]`; needs scripts/setup.sh's models.
+//! Whisper base and tiny.en on the ASR test clips, after one warm-up decode per model:
+//! - one-shot decode: mel, encoder and decoder ms, tokens and decoder passes, RTF — for the
+//!   cached decoder and, in the same run, candle's uncached decoder (the baseline);
+//! - streaming: 20 ms frames pushed as from the line, partials every `PARTIAL_MS`, and the
+//!   end-of-speech → final latency (the time `finish` takes).
+//!
+//! Run with `cargo run -p voice --example asr_bench [-- THREADS [PARTIAL_MS]]`; needs
+//! scripts/setup.sh's models.
 
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::Instant;
-use voice::asr::whisper::WhisperAsr;
+use voice::asr::whisper::{DecodeStats, WhisperAsr};
 use voice::audio::read_wav;
-use voice::{AsrOptions, Language};
+use voice::{AsrOptions, AsrStream, Language};
+
+fn arg<T: std::str::FromStr>(i: usize, default: T) -> Result<T> {
+    match std::env::args().nth(i) {
+        Some(s) => s
+            .parse()
+            .ok()
+            .with_context(|| format!("argument {i} ({s:?}) is not a number")),
+        None => Ok(default),
+    }
+}
+
+fn stats_line(s: &DecodeStats) -> String {
+    format!(
+        "mel {:5.1} ms, encoder {:6.1} ms ({} frames), decoder {:6.1} ms ({} tokens, {} passes, {} from draft)",
+        s.mel_ms, s.encoder_ms, s.frames, s.decoder_ms, s.tokens, s.decoder_passes, s.draft_accepted
+    )
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
 
 fn main() -> Result<()> {
-    let threads: usize = std::env::args()
-        .nth(1)
-        .map(|s| s.parse())
-        .transpose()
-        .context("THREADS must be a number")?
-        .unwrap_or(2);
+    let threads: usize = arg(1, 2)?;
+    let partial_ms: u32 = arg(2, 500)?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut clips = Vec::new();
     for entry in std::fs::read_dir(root.join("tests/data"))? {
@@ -38,31 +63,80 @@ fn main() -> Result<()> {
         let dir = root.join("../models").join(model);
         let started = Instant::now();
         let asr = WhisperAsr::load(&dir, threads)
-            .with_context(|| format!("loading {} (run scripts/setup.sh)", dir.display()))?;
+            .with_context(|| format!("loading {} (run scripts/setup.sh)", dir.display()))?
+            .with_partial_interval_ms(partial_ms);
         eprintln!(
-            "{model}: loaded in {:.2} s, {threads} threads",
+            "{model}: loaded in {:.2} s, {threads} threads, partials every {partial_ms} ms",
             started.elapsed().as_secs_f64()
         );
         if let Some((_, pcm)) = clips.first() {
             asr.transcribe(pcm, &options)?; // warm-up
         }
-        let (mut total_audio, mut total_decode) = (0.0, 0.0);
+        let (mut total_audio, mut total_new, mut total_ref) = (0.0, 0.0, 0.0);
+        let mut finals_ms = Vec::new();
         for (name, pcm) in &clips {
             let audio_s = pcm.len() as f64 / 16_000.0;
+
             let started = Instant::now();
-            let t = asr.transcribe(pcm, &options)?;
-            let decode_s = started.elapsed().as_secs_f64();
+            let (reference, ref_stats) = asr.transcribe_reference(pcm, &options)?;
+            let ref_s = started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            let (t, stats) = asr.transcribe_with_stats(pcm, &options)?;
+            let new_s = started.elapsed().as_secs_f64();
             total_audio += audio_s;
-            total_decode += decode_s;
+            total_new += new_s;
+            total_ref += ref_s;
             eprintln!(
-                "{model} {name}: audio {audio_s:.2} s, decode {decode_s:.3} s, RTF {:.3}: {}",
-                decode_s / audio_s,
-                t.text
+                "{model} {name}: audio {audio_s:.2} s, no_speech {:.3}, avg_logprob {:.2}: {}",
+                t.no_speech_prob, t.avg_logprob, t.text
             );
+            eprintln!(
+                "  uncached: {:7.1} ms, RTF {:.3}: {}",
+                ref_s * 1000.0,
+                ref_s / audio_s,
+                stats_line(&ref_stats)
+            );
+            eprintln!(
+                "  cached:   {:7.1} ms, RTF {:.3}: {}",
+                new_s * 1000.0,
+                new_s / audio_s,
+                stats_line(&stats)
+            );
+            if reference.text != t.text {
+                eprintln!("  TEXT DIFFERS, uncached: {}", reference.text);
+            }
+
+            // Streaming, as on a call.
+            let mut stream = asr.stream(&options)?;
+            let (mut partials, mut push_ms) = (Vec::new(), Vec::new());
+            for frame in pcm.chunks(320) {
+                let started = Instant::now();
+                if let Some(p) = stream.push(frame)? {
+                    push_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+                    partials.push(p.text);
+                }
+            }
+            let started = Instant::now();
+            let fin = stream.finish()?;
+            let final_ms = started.elapsed().as_secs_f64() * 1000.0;
+            finals_ms.push(final_ms);
+            let worst_partial = push_ms.iter().copied().fold(0.0, f64::max);
+            eprintln!(
+                "  stream:   final {final_ms:7.1} ms ({}), {} partials (slowest {worst_partial:.0} ms): {partials:?}",
+                stats_line(&stream.last_stats()),
+                partials.len(),
+            );
+            if fin.text != t.text {
+                eprintln!("  STREAM FINAL DIFFERS: {}", fin.text);
+            }
         }
+        finals_ms.sort_by(f64::total_cmp);
         eprintln!(
-            "{model}: total audio {total_audio:.2} s, decode {total_decode:.3} s, RTF {:.3}",
-            total_decode / total_audio
+            "{model}: audio {total_audio:.2} s; uncached {total_ref:.3} s, RTF {:.3}; cached {total_new:.3} s, RTF {:.3}; stream final p50 {:.0} ms, max {:.0} ms",
+            total_ref / total_audio,
+            total_new / total_audio,
+            percentile(&finals_ms, 0.5),
+            percentile(&finals_ms, 1.0),
         );
     }
     Ok(())

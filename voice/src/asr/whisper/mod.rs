@@ -7,6 +7,7 @@
 
 mod ct2;
 mod decode;
+mod decoder;
 mod mel;
 mod tokens;
 
@@ -17,6 +18,7 @@ use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::whisper::{model::Whisper, Config};
 use decode::{DecodeRequest, Decoded};
+use decoder::TextDecoder;
 use mel::{LogMel, HOP_LENGTH, SAMPLE_RATE};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -30,8 +32,11 @@ const MIN_SAMPLES: usize = SAMPLE_RATE / 10;
 /// log-probability is below [`LOGPROB_THRESHOLD`] is treated as silence.
 const NO_SPEECH_THRESHOLD: f32 = 0.6;
 const LOGPROB_THRESHOLD: f32 = -1.0;
+/// A window whose no-speech probability is above this is silence whatever its confidence
+/// (silence decodes to a confident "you" with no-speech 0.91).
+const NO_SPEECH_ALONE_THRESHOLD: f32 = 0.8;
 /// Default spacing of partial results during `push`.
-const DEFAULT_PARTIAL_INTERVAL_MS: u32 = 1000;
+const DEFAULT_PARTIAL_INTERVAL_MS: u32 = 500;
 /// Mel frames (10 ms each) of Whisper's zero padding appended after the audio before the
 /// encoder. 0.3 s gave the lowest WER on tests/data for both checkpoints (swept 0–1 s and the
 /// full 30 s); the differences were one or two words, so this is a mild preference.
@@ -64,8 +69,42 @@ struct Shared {
 }
 
 struct Engine {
+    /// candle's model; only its encoder runs (the decoder is [`TextDecoder`], same weights).
     model: Whisper,
+    decoder: TextDecoder,
     mel: LogMel,
+    /// Scratch for the PCM as floats, reused across decodes.
+    samples: Vec<f32>,
+}
+
+/// Where the time of one decode went (all windows of it summed).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DecodeStats {
+    /// Log-mel front end.
+    pub mel_ms: f64,
+    pub encoder_ms: f64,
+    /// Decoder passes, output projection and token choice.
+    pub decoder_ms: f64,
+    /// Text tokens produced.
+    pub tokens: usize,
+    /// Decoder forward passes.
+    pub decoder_passes: usize,
+    /// Tokens taken from the previous hypothesis without a pass of their own.
+    pub draft_accepted: usize,
+    /// Encoder input frames (10 ms each).
+    pub frames: usize,
+}
+
+impl DecodeStats {
+    fn add(&mut self, o: &DecodeStats) {
+        self.mel_ms += o.mel_ms;
+        self.encoder_ms += o.encoder_ms;
+        self.decoder_ms += o.decoder_ms;
+        self.tokens += o.tokens;
+        self.decoder_passes += o.decoder_passes;
+        self.draft_accepted += o.draft_accepted;
+        self.frames += o.frames;
+    }
 }
 
 impl WhisperAsr {
@@ -92,6 +131,7 @@ impl WhisperAsr {
             decoder_layers: dims.n_text_layer,
             suppress_tokens: tokenizer.suppress.clone(),
         };
+        let decoder = TextDecoder::new(&tensors, dims.n_text_layer, dims.n_text_head)?;
         let vb = VarBuilder::from_tensors(tensors, candle_core::DType::F32, &device);
         let model = Whisper::load(&vb, config).map_err(|e| VoiceError::ModelFormat {
             path: dir.join("model.bin"),
@@ -106,7 +146,12 @@ impl WhisperAsr {
         tracing::info!(dir = %dir.display(), ?dims, threads, elapsed_ms = started.elapsed().as_millis() as u64, "Whisper loaded");
         Ok(Self {
             shared: Arc::new(Shared {
-                engine: Mutex::new(Engine { model, mel }),
+                engine: Mutex::new(Engine {
+                    model,
+                    decoder,
+                    mel,
+                    samples: Vec::new(),
+                }),
                 tokenizer,
                 dims,
                 pool,
@@ -134,12 +179,72 @@ impl WhisperAsr {
 
     /// Transcribes one utterance of 16 kHz mono PCM in one go (windows of 30 s at most).
     pub fn transcribe(&self, pcm: &[i16], options: &AsrOptions) -> Result<Transcript, VoiceError> {
+        self.transcribe_with_stats(pcm, options).map(|(t, _)| t)
+    }
+
+    /// [`Self::transcribe`], also saying where the time went.
+    pub fn transcribe_with_stats(
+        &self,
+        pcm: &[i16],
+        options: &AsrOptions,
+    ) -> Result<(Transcript, DecodeStats), VoiceError> {
+        let mut stats = DecodeStats::default();
         let windows = pcm
             .chunks(WINDOW_SAMPLES)
-            .map(|w| self.shared.decode_window(w, options))
+            .map(|w| {
+                self.shared
+                    .decode_window(w, options, Decoding::Cached { draft: &[] }, &mut stats)
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(self.shared.merge(&windows, options.language, true))
+        Ok((self.shared.merge(&windows, options.language, true), stats))
     }
+
+    /// [`Self::transcribe_with_stats`] with candle-transformers' own decoder, which re-runs every
+    /// token at each step: the reference the cached decoder must agree with, and the baseline
+    /// `asr_bench` compares against.
+    pub fn transcribe_reference(
+        &self,
+        pcm: &[i16],
+        options: &AsrOptions,
+    ) -> Result<(Transcript, DecodeStats), VoiceError> {
+        let mut stats = DecodeStats::default();
+        let windows = pcm
+            .chunks(WINDOW_SAMPLES)
+            .map(|w| {
+                self.shared
+                    .decode_window(w, options, Decoding::Reference, &mut stats)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((self.shared.merge(&windows, options.language, true), stats))
+    }
+
+    /// Opens a stream; [`SpeechToText::start`] boxes the same.
+    pub fn stream(&self, options: &AsrOptions) -> Result<WhisperStream, VoiceError> {
+        // Fail now, not at the first partial, if the model cannot do this language.
+        self.shared.tokenizer.sot_sequence(options.language)?;
+        Ok(WhisperStream {
+            shared: Arc::clone(&self.shared),
+            options: options.clone(),
+            partial_interval_samples: self.partial_interval_samples,
+            buffer: Vec::new(),
+            decoded_len: 0,
+            done_windows: Vec::new(),
+            draft: Vec::new(),
+            last_units: Vec::new(),
+            stable: Vec::new(),
+            last_stats: DecodeStats::default(),
+        })
+    }
+}
+
+/// How a window's tokens are found; both give the same greedy tokens.
+#[derive(Debug, Clone, Copy)]
+enum Decoding<'a> {
+    /// [`TextDecoder`] with caches. `draft` is the previous hypothesis of this window's text
+    /// tokens (or empty): the result is the same with or without it, only faster.
+    Cached { draft: &'a [u32] },
+    /// candle's decoder re-running every token each step (the slow reference).
+    Reference,
 }
 
 /// One decoded window with its text.
@@ -150,7 +255,14 @@ struct WindowResult {
 }
 
 impl Shared {
-    fn decode_window(&self, pcm: &[i16], options: &AsrOptions) -> Result<WindowResult, VoiceError> {
+    /// Decodes one window of at most 30 s.
+    fn decode_window(
+        &self,
+        pcm: &[i16],
+        options: &AsrOptions,
+        decoding: Decoding<'_>,
+        stats: &mut DecodeStats,
+    ) -> Result<WindowResult, VoiceError> {
         let sot_sequence = self.tokenizer.sot_sequence(options.language)?;
         if pcm.len() < MIN_SAMPLES {
             let decoded = Decoded {
@@ -158,6 +270,8 @@ impl Shared {
                 sum_logprob: 0.0,
                 no_speech_prob: 1.0,
                 looped: false,
+                passes: 0,
+                draft_accepted: 0,
             };
             return Ok(WindowResult {
                 text: String::new(),
@@ -172,9 +286,8 @@ impl Shared {
         prefix.extend_from_slice(&sot_sequence);
         let max_tokens = (self.dims.n_text_ctx / 2).min(self.dims.n_text_ctx - prefix.len());
 
-        let samples: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32768.0).collect();
         // Conv2 has stride 2: an even frame count maps exactly onto encoder positions.
-        let frames = (samples.len() / HOP_LENGTH + self.tail_pad_frames)
+        let frames = (pcm.len() / HOP_LENGTH + self.tail_pad_frames)
             .next_multiple_of(2)
             .min(2 * self.dims.n_audio_ctx);
 
@@ -183,10 +296,20 @@ impl Shared {
             .lock()
             .map_err(|_| VoiceError::engine("whisper", "model lock poisoned by a panic"))?;
         let engine = &mut *engine;
+        let mut samples = std::mem::take(&mut engine.samples);
+        samples.clear();
+        samples.extend(pcm.iter().map(|&s| f32::from(s) / 32768.0));
+        let mut window_stats = DecodeStats {
+            frames,
+            ..DecodeStats::default()
+        };
         let started = std::time::Instant::now();
         let decoded = self.pool.install(|| -> Result<Decoded, VoiceError> {
+            let t0 = std::time::Instant::now();
             let mel: Tensor = engine.mel.compute(&samples, frames)?;
+            let t1 = std::time::Instant::now();
             let features = engine.model.encoder.forward(&mel, true)?;
+            let t2 = std::time::Instant::now();
             let req = DecodeRequest {
                 prefix: &prefix,
                 sot_index,
@@ -195,13 +318,35 @@ impl Shared {
                 suppress_begin: &self.tokenizer.suppress_begin,
                 max_tokens,
             };
-            decode::greedy(&mut engine.model, &features, &req)
-        })?;
+            let decoded = match decoding {
+                Decoding::Cached { draft } => {
+                    decode::greedy(&engine.decoder, &features, &req, draft)?
+                }
+                Decoding::Reference => {
+                    decode::greedy_reference(&mut engine.model, &features, &req)?
+                }
+            };
+            window_stats.mel_ms = ms(t1 - t0);
+            window_stats.encoder_ms = ms(t2 - t1);
+            window_stats.decoder_ms = ms(t2.elapsed());
+            Ok(decoded)
+        });
+        engine.samples = samples;
+        let decoded = decoded?;
+        window_stats.tokens = decoded.tokens.len();
+        window_stats.decoder_passes = decoded.passes;
+        window_stats.draft_accepted = decoded.draft_accepted;
+        stats.add(&window_stats);
         let text = self.tokenizer.decode(&decoded.tokens)?;
         tracing::debug!(
             audio_ms = pcm.len() * 1000 / SAMPLE_RATE,
             frames,
             tokens = decoded.tokens.len(),
+            passes = decoded.passes,
+            draft_accepted = decoded.draft_accepted,
+            mel_ms = window_stats.mel_ms,
+            encoder_ms = window_stats.encoder_ms,
+            decoder_ms = window_stats.decoder_ms,
             elapsed_ms = started.elapsed().as_millis() as u64,
             no_speech_prob = decoded.no_speech_prob,
             avg_logprob = decoded.avg_logprob(),
@@ -212,7 +357,8 @@ impl Shared {
     }
 
     /// Joins windows into one transcript. A window Whisper itself would call silent (high
-    /// no-speech probability and low confidence) contributes no text.
+    /// no-speech probability and low confidence), or whose no-speech probability is very high,
+    /// contributes no text.
     fn merge(&self, windows: &[WindowResult], language: Language, is_final: bool) -> Transcript {
         let separator = if language == Language::Chinese {
             ""
@@ -224,8 +370,8 @@ impl Shared {
         let mut no_speech_prob = 1f32;
         for w in windows {
             let d = &w.decoded;
-            let silent =
-                d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob() < LOGPROB_THRESHOLD;
+            let silent = d.no_speech_prob > NO_SPEECH_ALONE_THRESHOLD
+                || (d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob() < LOGPROB_THRESHOLD);
             if !silent && !w.text.is_empty() {
                 texts.push(w.text.as_str());
             }
@@ -249,21 +395,14 @@ impl Shared {
 
 impl SpeechToText for WhisperAsr {
     fn start(&self, options: &AsrOptions) -> Result<Box<dyn AsrStream>, VoiceError> {
-        // Fail now, not at the first partial, if the model cannot do this language.
-        self.shared.tokenizer.sot_sequence(options.language)?;
-        Ok(Box::new(WhisperStream {
-            shared: Arc::clone(&self.shared),
-            options: options.clone(),
-            partial_interval_samples: self.partial_interval_samples,
-            buffer: Vec::new(),
-            decoded_len: 0,
-            done_windows: Vec::new(),
-        }))
+        Ok(Box::new(self.stream(options)?))
     }
 }
 
-/// One utterance being recognized: buffers PCM, re-decodes the whole buffer for partials.
-struct WhisperStream {
+/// One utterance being recognized. Every partial interval it re-decodes the open window (the
+/// previous hypothesis as draft) and reports the stable prefix: the longest common word prefix of
+/// the last two hypotheses (LocalAgreement-2), never shorter than what it reported before.
+pub struct WhisperStream {
     shared: Arc<Shared>,
     options: AsrOptions,
     partial_interval_samples: usize,
@@ -273,17 +412,94 @@ struct WhisperStream {
     decoded_len: usize,
     /// Full 30 s windows already decoded in this utterance.
     done_windows: Vec<WindowResult>,
+    /// Text tokens of the open window's last decode: the next decode's draft.
+    draft: Vec<u32>,
+    /// Words (characters for Chinese) of the last hypothesis.
+    last_units: Vec<String>,
+    /// The stable prefix reported so far.
+    stable: Vec<String>,
+    last_stats: DecodeStats,
+}
+
+impl std::fmt::Debug for WhisperStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhisperStream")
+            .field("buffered", &self.buffer.len())
+            .field("done_windows", &self.done_windows.len())
+            .field("stable", &self.stable)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WhisperStream {
-    fn transcript(&mut self, is_final: bool) -> Result<Transcript, VoiceError> {
+    /// Where the time of the last decode (partial or final) went.
+    pub fn last_stats(&self) -> DecodeStats {
+        self.last_stats
+    }
+
+    fn cached(&self) -> Decoding<'_> {
+        Decoding::Cached { draft: &self.draft }
+    }
+
+    /// Decodes everything pushed so far (finished windows are reused).
+    fn hypothesis(&mut self, is_final: bool) -> Result<Transcript, VoiceError> {
+        let mut stats = DecodeStats::default();
         let mut windows = self.done_windows.clone();
         if !self.buffer.is_empty() || windows.is_empty() {
-            windows.push(self.shared.decode_window(&self.buffer, &self.options)?);
+            let w = self.shared.decode_window(
+                &self.buffer,
+                &self.options,
+                self.cached(),
+                &mut stats,
+            )?;
+            self.draft.clone_from(&w.decoded.tokens);
+            windows.push(w);
         }
         self.decoded_len = self.buffer.len();
+        self.last_stats = stats;
         Ok(self.shared.merge(&windows, self.options.language, is_final))
     }
+
+    fn partial(&mut self) -> Result<Transcript, VoiceError> {
+        let mut t = self.hypothesis(false)?;
+        let units = units(&t.text, self.options.language);
+        let agreed = common_prefix(&self.last_units, &units);
+        if agreed > self.stable.len() {
+            self.stable = units[..agreed].to_vec();
+        }
+        self.last_units = units;
+        t.text = join_units(&self.stable, self.options.language);
+        Ok(t)
+    }
+}
+
+/// Words, or characters for Chinese (written without spaces).
+fn units(text: &str, language: Language) -> Vec<String> {
+    if language == Language::Chinese {
+        text.chars()
+            .filter(|c| !c.is_whitespace())
+            .map(String::from)
+            .collect()
+    } else {
+        text.split_whitespace().map(str::to_string).collect()
+    }
+}
+
+fn join_units(units: &[String], language: Language) -> String {
+    units.join(if language == Language::Chinese {
+        ""
+    } else {
+        " "
+    })
+}
+
+/// Length of the longest common prefix.
+fn common_prefix(a: &[String], b: &[String]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 impl AsrStream for WhisperStream {
@@ -295,23 +511,61 @@ impl AsrStream for WhisperStream {
             self.buffer.extend_from_slice(now);
             rest = later;
             if self.buffer.len() == WINDOW_SAMPLES {
-                let window = self.shared.decode_window(&self.buffer, &self.options)?;
+                let mut stats = DecodeStats::default();
+                let window = self.shared.decode_window(
+                    &self.buffer,
+                    &self.options,
+                    self.cached(),
+                    &mut stats,
+                )?;
+                self.last_stats = stats;
                 self.done_windows.push(window);
                 self.buffer.clear();
+                self.draft.clear();
                 self.decoded_len = 0;
             }
         }
         if self.buffer.len() >= self.decoded_len + self.partial_interval_samples {
-            return self.transcript(false).map(Some);
+            return self.partial().map(Some);
         }
         Ok(None)
     }
 
     fn finish(&mut self) -> Result<Transcript, VoiceError> {
-        let result = self.transcript(true);
+        let result = self.hypothesis(true);
         self.buffer.clear();
         self.decoded_len = 0;
         self.done_windows.clear();
+        self.draft.clear();
+        self.last_units.clear();
+        self.stable.clear();
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(s: &str) -> Vec<String> {
+        units(s, Language::English)
+    }
+
+    #[test]
+    fn local_agreement_takes_the_common_word_prefix() {
+        assert_eq!(
+            common_prefix(&w("please call me"), &w("please call me back")),
+            3
+        );
+        assert_eq!(common_prefix(&w("please cal"), &w("please call me")), 1);
+        assert_eq!(common_prefix(&[], &w("please")), 0);
+    }
+
+    #[test]
+    fn chinese_agrees_per_character() {
+        let a = units("我不感兴趣", Language::Chinese);
+        let b = units("我不感谢", Language::Chinese);
+        assert_eq!(common_prefix(&a, &b), 3);
+        assert_eq!(join_units(&a[..3], Language::Chinese), "我不感");
     }
 }

@@ -1,4 +1,14 @@
-//! Audio plumbing: 16 kHz mono 16-bit PCM in 20 ms frames, sample conversions and WAV I/O.
+//! Audio plumbing: 16 kHz mono 16-bit PCM in 20 ms frames, sample conversions, WAV I/O, and the
+//! telephony pieces (G.711 codecs, rate conversion, call recording, phone-line simulation).
+
+pub mod g711;
+mod line;
+mod recorder;
+mod resample;
+
+pub use line::telephone_band;
+pub use recorder::{CallRecorder, RecordingInfo};
+pub use resample::{resample, StreamResampler};
 
 use crate::VoiceError;
 use std::path::Path;
@@ -7,6 +17,8 @@ use std::path::Path;
 pub const SAMPLE_RATE: u32 = 16_000;
 /// Length of one frame on the wire.
 pub const FRAME_MS: u32 = 20;
+/// Sample rate of a narrowband (G.711) phone line.
+pub const TELEPHONE_RATE: u32 = 8_000;
 /// Samples in one 20 ms frame at [`SAMPLE_RATE`].
 pub const FRAME_SAMPLES: usize = (SAMPLE_RATE * FRAME_MS / 1000) as usize;
 
@@ -36,8 +48,9 @@ pub fn f32_to_pcm(samples: &[f32]) -> Vec<i16> {
         .collect()
 }
 
-/// Linear-interpolation resampler, good enough to bring a TTS voice's rate to 16 kHz for tests
-/// and the demo. (Telephony-grade resampling belongs to the audio plumbing issue.)
+/// Linear-interpolation resampler without an anti-aliasing filter: cheap and infallible, fine
+/// for test fixtures. Use [`resample`] or [`StreamResampler`] for anything that is heard or
+/// recognized.
 pub fn resample_linear(pcm: &[i16], from: u32, to: u32) -> Vec<i16> {
     if from == to || pcm.is_empty() {
         return pcm.to_vec();

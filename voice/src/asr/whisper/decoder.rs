@@ -1,0 +1,349 @@
+//! Whisper's text decoder with key/value caches: the cross-attention keys and values are computed
+//! once per window, the self-attention ones grow by the tokens fed, so a step costs the same at
+//! token 3 and token 100. Same weights and arithmetic as candle-transformers' decoder.
+
+use crate::VoiceError;
+use candle_core::{DType, Device, IndexOp, Tensor};
+use std::collections::HashMap;
+
+/// `y = x · Wᵀ + b` with `Wᵀ` stored contiguous, for `(rows, d_in)` inputs.
+#[derive(Debug, Clone)]
+struct Linear {
+    /// `(d_in, d_out)`.
+    weight_t: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn new(weight: &Tensor, bias: Option<Tensor>) -> Result<Self, VoiceError> {
+        Ok(Self {
+            weight_t: weight.t()?.contiguous()?,
+            bias,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor, VoiceError> {
+        let y = x.matmul(&self.weight_t)?;
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl LayerNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor, VoiceError> {
+        Ok(candle_nn::ops::layer_norm(
+            &x.contiguous()?,
+            &self.weight,
+            &self.bias,
+            1e-5,
+        )?)
+    }
+}
+
+/// One residual block: causal self-attention, cross-attention over the audio, MLP.
+#[derive(Debug, Clone)]
+struct Block {
+    attn_ln: LayerNorm,
+    /// Query, key and value fused: `(d, 3d)`; the key has no bias (zeros).
+    qkv: Linear,
+    attn_out: Linear,
+    cross_ln: LayerNorm,
+    cross_q: Linear,
+    /// Key and value of the audio features fused: `(d, 2d)`.
+    cross_kv: Linear,
+    cross_out: Linear,
+    mlp_ln: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+/// The decoder's weights. Stateless: caches live in [`DecoderState`].
+#[derive(Debug, Clone)]
+pub(crate) struct TextDecoder {
+    /// `(n_vocab, d)`; also the output projection (tied).
+    token_embedding: Tensor,
+    /// `(n_text_ctx, d)`.
+    positional: Tensor,
+    blocks: Vec<Block>,
+    ln: LayerNorm,
+    n_head: usize,
+    d: usize,
+}
+
+/// Per-window caches: cross-attention keys/values of the audio and the self-attention keys and
+/// values of every token fed so far.
+#[derive(Debug)]
+pub(crate) struct DecoderState {
+    /// Per block: `(heads, head_dim, audio_ctx)` keys (pre-scaled), `(heads, audio_ctx, head_dim)` values.
+    cross: Vec<(Tensor, Tensor)>,
+    /// Per block: `(heads, head_dim, len)` keys (pre-scaled), `(heads, len, head_dim)` values.
+    self_kv: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl DecoderState {
+    /// Forgets every token at position `len` and later (a rejected draft).
+    pub fn truncate(&mut self, len: usize) -> Result<(), VoiceError> {
+        if len >= self.len {
+            return Ok(());
+        }
+        for kv in &mut self.self_kv {
+            *kv = match kv.take() {
+                Some(_) if len == 0 => None,
+                Some((k, v)) => Some((
+                    k.narrow(2, 0, len)?.contiguous()?,
+                    v.narrow(1, 0, len)?.contiguous()?,
+                )),
+                None => None,
+            };
+        }
+        self.len = len;
+        Ok(())
+    }
+}
+
+impl TextDecoder {
+    /// Builds the decoder from the Hugging Face-named tensors [`super::ct2::hf_tensors`] made.
+    pub fn new(
+        tensors: &HashMap<String, Tensor>,
+        n_layers: usize,
+        n_head: usize,
+    ) -> Result<Self, VoiceError> {
+        let get = |name: &str| -> Result<Tensor, VoiceError> {
+            tensors
+                .get(name)
+                .cloned()
+                .ok_or_else(|| VoiceError::engine("whisper", format!("tensor {name} is missing")))
+        };
+        let linear = |p: &str| -> Result<Linear, VoiceError> {
+            Linear::new(
+                &get(&format!("{p}.weight"))?,
+                Some(get(&format!("{p}.bias"))?),
+            )
+        };
+        let norm = |p: &str| -> Result<LayerNorm, VoiceError> {
+            Ok(LayerNorm {
+                weight: get(&format!("{p}.weight"))?,
+                bias: get(&format!("{p}.bias"))?,
+            })
+        };
+        let token_embedding = get("model.decoder.embed_tokens.weight")?;
+        let d = token_embedding.dim(1)?;
+        let device = token_embedding.device().clone();
+        let zeros = Tensor::zeros(d, DType::F32, &device)?;
+        let mut blocks = Vec::with_capacity(n_layers);
+        for i in 0..n_layers {
+            let p = format!("model.decoder.layers.{i}");
+            let a = format!("{p}.self_attn");
+            let qkv_w = Tensor::cat(
+                &[
+                    get(&format!("{a}.q_proj.weight"))?,
+                    get(&format!("{a}.k_proj.weight"))?,
+                    get(&format!("{a}.v_proj.weight"))?,
+                ],
+                0,
+            )?;
+            let qkv_b = Tensor::cat(
+                &[
+                    get(&format!("{a}.q_proj.bias"))?,
+                    zeros.clone(),
+                    get(&format!("{a}.v_proj.bias"))?,
+                ],
+                0,
+            )?;
+            let c = format!("{p}.encoder_attn");
+            let kv_w = Tensor::cat(
+                &[
+                    get(&format!("{c}.k_proj.weight"))?,
+                    get(&format!("{c}.v_proj.weight"))?,
+                ],
+                0,
+            )?;
+            let kv_b = Tensor::cat(&[zeros.clone(), get(&format!("{c}.v_proj.bias"))?], 0)?;
+            blocks.push(Block {
+                attn_ln: norm(&format!("{p}.self_attn_layer_norm"))?,
+                qkv: Linear::new(&qkv_w, Some(qkv_b))?,
+                attn_out: linear(&format!("{a}.out_proj"))?,
+                cross_ln: norm(&format!("{p}.encoder_attn_layer_norm"))?,
+                cross_q: linear(&format!("{c}.q_proj"))?,
+                cross_kv: Linear::new(&kv_w, Some(kv_b))?,
+                cross_out: linear(&format!("{c}.out_proj"))?,
+                mlp_ln: norm(&format!("{p}.final_layer_norm"))?,
+                fc1: linear(&format!("{p}.fc1"))?,
+                fc2: linear(&format!("{p}.fc2"))?,
+            });
+        }
+        Ok(Self {
+            token_embedding,
+            positional: get("model.decoder.embed_positions.weight")?,
+            blocks,
+            ln: norm("model.decoder.layer_norm")?,
+            n_head,
+            d,
+        })
+    }
+
+    /// Most tokens a window can hold.
+    pub fn n_ctx(&self) -> usize {
+        self.positional.dim(0).unwrap_or(0)
+    }
+
+    fn head_dim(&self) -> usize {
+        self.d / self.n_head
+    }
+
+    /// Whisper scales queries and keys each by `head_dim^-1/4`.
+    fn scale(&self) -> f64 {
+        (self.head_dim() as f64).powf(-0.25)
+    }
+
+    /// Fresh caches for one window: projects `audio_features` (`(1, audio_ctx, d)`, the encoder
+    /// output) to every block's cross-attention keys and values.
+    pub fn start(&self, audio_features: &Tensor) -> Result<DecoderState, VoiceError> {
+        let xa = audio_features.squeeze(0)?;
+        let (t, _) = xa.dims2()?;
+        let (h, hd) = (self.n_head, self.head_dim());
+        let mut cross = Vec::with_capacity(self.blocks.len());
+        for b in &self.blocks {
+            let kv = b.cross_kv.forward(&xa)?; // (t, 2d)
+            let k = (kv.narrow(1, 0, self.d)? * self.scale())?
+                .reshape((t, h, hd))?
+                .permute((1, 2, 0))?
+                .contiguous()?; // (h, hd, t)
+            let v = kv
+                .narrow(1, self.d, self.d)?
+                .reshape((t, h, hd))?
+                .transpose(0, 1)?
+                .contiguous()?; // (h, t, hd)
+            cross.push((k, v));
+        }
+        Ok(DecoderState {
+            cross,
+            self_kv: vec![None; self.blocks.len()],
+            len: 0,
+        })
+    }
+
+    /// Feeds `tokens` at positions `state.len()..`, extends the caches and returns the final
+    /// layer-normed hidden states `(tokens.len(), d)`.
+    pub fn forward(&self, tokens: &[u32], state: &mut DecoderState) -> Result<Tensor, VoiceError> {
+        let n = tokens.len();
+        let offset = state.len;
+        if n == 0 || offset + n > self.n_ctx() {
+            return Err(VoiceError::engine(
+                "whisper",
+                format!(
+                    "decoder input of {n} tokens at position {offset} exceeds the {}-token context",
+                    self.n_ctx()
+                ),
+            ));
+        }
+        let device = self.token_embedding.device();
+        let ids = Tensor::new(tokens, device)?;
+        let mut x = self
+            .token_embedding
+            .embedding(&ids)?
+            .add(&self.positional.narrow(0, offset, n)?)?;
+        let mask = if n > 1 {
+            Some(causal_mask(n, offset, device)?)
+        } else {
+            None
+        };
+        let (h, hd, d) = (self.n_head, self.head_dim(), self.d);
+        for (i, b) in self.blocks.iter().enumerate() {
+            // Self-attention over the cache plus the new tokens.
+            let qkv = b.qkv.forward(&b.attn_ln.forward(&x)?)?; // (n, 3d)
+            let q = (qkv.narrow(1, 0, d)? * self.scale())?
+                .reshape((n, h, hd))?
+                .transpose(0, 1)?
+                .contiguous()?; // (h, n, hd)
+            let k = (qkv.narrow(1, d, d)? * self.scale())?
+                .reshape((n, h, hd))?
+                .permute((1, 2, 0))?
+                .contiguous()?; // (h, hd, n)
+            let v = qkv
+                .narrow(1, 2 * d, d)?
+                .reshape((n, h, hd))?
+                .transpose(0, 1)?
+                .contiguous()?; // (h, n, hd)
+            let (k, v) = match state.self_kv[i].take() {
+                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 1)?),
+                None => (k, v),
+            };
+            let attn = attention(&q, &k, &v, mask.as_ref())?; // (n, d)
+            state.self_kv[i] = Some((k, v));
+            x = (x + b.attn_out.forward(&attn)?)?;
+
+            // Cross-attention over the audio.
+            let q = b
+                .cross_q
+                .forward(&b.cross_ln.forward(&x)?)?
+                .affine(self.scale(), 0.0)?
+                .reshape((n, h, hd))?
+                .transpose(0, 1)?
+                .contiguous()?;
+            let (ck, cv) = &state.cross[i];
+            let attn = attention(&q, ck, cv, None)?;
+            x = (x + b.cross_out.forward(&attn)?)?;
+
+            let mlp = b
+                .fc2
+                .forward(&b.fc1.forward(&b.mlp_ln.forward(&x)?)?.gelu()?)?;
+            x = (x + mlp)?;
+        }
+        state.len += n;
+        self.ln.forward(&x)
+    }
+
+    /// Logits `(rows, n_vocab)` of hidden states `(rows, d)` (output projection tied to the
+    /// token embeddings).
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor, VoiceError> {
+        Ok(hidden.matmul(&self.token_embedding.t()?)?)
+    }
+}
+
+/// `softmax(q·k) · v` per head; `q (h, n, hd)`, `k (h, hd, t)`, `v (h, t, hd)` → `(n, h·hd)`.
+fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+) -> Result<Tensor, VoiceError> {
+    let mut qk = q.matmul(k)?; // (h, n, t)
+    if let Some(mask) = mask {
+        qk = qk.broadcast_add(mask)?;
+    }
+    let w = candle_nn::ops::softmax_last_dim(&qk)?;
+    let out = w.matmul(v)?; // (h, n, hd)
+    Ok(out.transpose(0, 1)?.flatten_from(1)?)
+}
+
+/// `(n, offset + n)`: new token `i` sees every cached token and new tokens up to itself.
+fn causal_mask(n: usize, offset: usize, device: &Device) -> Result<Tensor, VoiceError> {
+    let t = offset + n;
+    let mask: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            (0..t).map(move |j| {
+                if j > offset + i {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+    Ok(Tensor::from_vec(mask, (n, t), device)?)
+}
+
+/// The row `i` of a `(rows, n_vocab)` logits tensor as a vector.
+pub(crate) fn row(logits: &Tensor, i: usize) -> Result<Vec<f32>, VoiceError> {
+    Ok(logits.i(i)?.to_vec1()?)
+}
