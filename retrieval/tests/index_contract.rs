@@ -3,6 +3,8 @@
 //! a small labelled set with the real embedder (all-MiniLM-L6-v2 from models/).
 #![allow(clippy::unwrap_used)] // Test helpers may unwrap: a failure is the test failing.
 
+mod common;
+
 use retrieval::index::embedded::EmbeddedIndex;
 use retrieval::index::qdrant::QdrantIndex;
 use retrieval::{BertEmbedder, Embedder, FakeEmbedder, Filter, Payload, Point, VectorIndex};
@@ -111,6 +113,20 @@ async fn embedded_index_meets_the_contract_and_persists() {
         EmbeddedIndex::open(dir.path(), embedder.dim() + 1).is_err(),
         "dimension mismatch on open"
     );
+}
+
+#[tokio::test]
+async fn qdrant_client_meets_the_contract_against_the_in_process_server() {
+    let url = common::qdrant_server::start().await;
+    let embedder = FakeEmbedder::default();
+    let index = QdrantIndex::connect(&url, "contract", embedder.dim())
+        .await
+        .unwrap();
+    contract(&index, &embedder).await;
+    // Connecting again finds the collection instead of creating it twice.
+    QdrantIndex::connect(&url, "contract", embedder.dim())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
