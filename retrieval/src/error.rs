@@ -21,6 +21,10 @@ pub enum RetrievalError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("field encryption: {0}")]
+    Crypto(String),
     #[error("qdrant: {0}")]
     Qdrant(String),
 }

@@ -6,10 +6,12 @@ pub mod config;
 pub mod embed;
 pub mod error;
 pub mod index;
+pub mod privacy;
 pub mod store;
 
 pub use config::RetrievalConfig;
 pub use embed::{BertEmbedder, Embedder, FakeEmbedder};
 pub use error::RetrievalError;
 pub use index::{Filter, Hit, Payload, Point, VectorIndex};
+pub use privacy::{PhoneNumber, PrivacyKeys};
 pub use store::SqlStore;
