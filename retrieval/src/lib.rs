@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod embed;
+pub mod erase;
 pub mod error;
 pub mod index;
 pub mod privacy;
@@ -11,6 +12,7 @@ pub mod store;
 
 pub use config::RetrievalConfig;
 pub use embed::{BertEmbedder, Embedder, FakeEmbedder};
+pub use erase::{erase_customer, ErasureReport};
 pub use error::RetrievalError;
 pub use index::{Filter, Hit, Payload, Point, VectorIndex};
 pub use privacy::{PhoneNumber, PrivacyKeys};

@@ -34,6 +34,14 @@ pub struct CallRecord {
     pub turns: Vec<TurnRecord>,
 }
 
+/// Rows removed by [`SqlStore::erase_customer`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasedRows {
+    pub customers: u64,
+    pub calls: u64,
+    pub turns: u64,
+}
+
 /// The relational store behind every durable fact.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
@@ -118,6 +126,35 @@ impl SqlStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Removes every row about a customer (turns, calls, the customer) in one transaction and
+    /// says how many rows of each went. Unknown customers erase nothing and are not an error.
+    pub async fn erase_customer(&self, customer_id: &str) -> Result<ErasedRows, RetrievalError> {
+        let mut tx = self.pool.begin().await?;
+        let turns = sqlx::query(
+            "DELETE FROM turns WHERE call_id IN (SELECT id FROM calls WHERE customer_id = $1)",
+        )
+        .bind(customer_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let calls = sqlx::query("DELETE FROM calls WHERE customer_id = $1")
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let customers = sqlx::query("DELETE FROM customers WHERE id = $1")
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(ErasedRows {
+            customers,
+            calls,
+            turns,
+        })
     }
 
     /// Reads a call and its turns back, or `None`.

@@ -49,7 +49,73 @@ async fn contract(store: &SqlStore, suffix: &str) {
         ..call.clone()
     };
     assert!(store.insert_call(&dup).await.is_err());
-    assert_eq!(store.call(&call.id).await.unwrap(), Some(call));
+    assert_eq!(store.call(&call.id).await.unwrap(), Some(call.clone()));
+    erasure(store, &customer.id, &call.id).await;
+}
+
+/// Erasure removes the customer from every table and from the vector index, and only them.
+async fn erasure(store: &SqlStore, customer_id: &str, call_id: &str) {
+    use retrieval::index::embedded::EmbeddedIndex;
+    use retrieval::{Filter, Payload, Point, VectorIndex};
+    let dir = tempfile::tempdir().unwrap();
+    let index = EmbeddedIndex::open(dir.path(), 2).unwrap();
+    let point = |id, customer: &str| Point {
+        id,
+        vector: vec![1.0, 0.0],
+        payload: Payload {
+            customer_id: Some(customer.into()),
+            campaign_id: None,
+            kind: "history".into(),
+            text: "x".into(),
+        },
+    };
+    index
+        .upsert(vec![point(1, customer_id), point(2, "someone-else")])
+        .await
+        .unwrap();
+
+    let report = retrieval::erase_customer(store, &index, customer_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.rows.customers,
+            report.rows.calls,
+            report.rows.turns,
+            report.vectors
+        ),
+        (1, 1, 2, 1)
+    );
+    assert_eq!(store.call(call_id).await.unwrap(), None);
+    for (table, column, key) in [
+        ("customers", "id", customer_id),
+        ("calls", "customer_id", customer_id),
+        ("turns", "call_id", call_id),
+    ] {
+        let n: i64 =
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1"))
+                .bind(key)
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(n, 0, "{table} still holds the customer");
+    }
+    assert_eq!(
+        index.count(&Filter::customer(customer_id)).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        index.count(&Filter::default()).await.unwrap(),
+        1,
+        "other customers stay"
+    );
+    // Idempotent: a second request erases nothing and succeeds.
+    assert_eq!(
+        retrieval::erase_customer(store, &index, customer_id)
+            .await
+            .unwrap(),
+        Default::default()
+    );
 }
 
 #[tokio::test]
