@@ -8,5 +8,6 @@ run() { echo "== cargo run -q $*"; cargo run -q "$@"; }
 run -p voice --example asr_bench
 run -p voice --example tts_bench
 run -p voice --example vad_bench
+run -p voice --example audio_bench
 run -p dialog --example llm_bench
 run -p retrieval --example embed_bench
