@@ -9,6 +9,7 @@ pub mod error;
 pub mod index;
 pub mod privacy;
 pub mod store;
+pub mod synth;
 
 pub use config::RetrievalConfig;
 pub use embed::{BertEmbedder, Embedder, FakeEmbedder};
