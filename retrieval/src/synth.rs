@@ -131,7 +131,7 @@ pub fn generate(n: usize, seed: u64, zh_share: f64) -> Vec<SyntheticCustomer> {
                     0 => format!("+86 {} {} {}", &digits[..3], &digits[3..7], &digits[7..]),
                     1 => format!("0086-{digits}"),
                     2 => format!("{}-{}-{}", &digits[..3], &digits[3..7], &digits[7..]),
-                    3 if rng.random_bool(0.1) => format!("{}", &digits[..7]), // truncated: invalid
+                    3 if rng.random_bool(0.1) => digits[..7].to_string(), // truncated: invalid
                     _ => digits,
                 };
                 let given: String = (0..rng.random_range(1..3))

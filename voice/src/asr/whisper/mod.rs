@@ -1,5 +1,6 @@
 //! Whisper on candle: loads the CTranslate2 `model.bin` shipped in registry packages, computes
-//! the log-mel front end and decodes greedily with the language forced per call.
+//! the log-mel front end and decodes greedily with the language forced per call, on our own
+//! cached decoder ([`decoder`]); streams report LocalAgreement-2 partials.
 //!
 //! The encoder sees only the utterance's own frames (plus a little padding), not 30 s of
 //! silence: candle's encoder narrows its positional embedding to the input length, and that is
@@ -401,7 +402,8 @@ impl SpeechToText for WhisperAsr {
 
 /// One utterance being recognized. Every partial interval it re-decodes the open window (the
 /// previous hypothesis as draft) and reports the stable prefix: the longest common word prefix of
-/// the last two hypotheses (LocalAgreement-2), never shorter than what it reported before.
+/// the last two hypotheses (LocalAgreement-2). A partial is never shorter than the one before;
+/// a longer agreement may still revise its words (the final is decoded afresh).
 pub struct WhisperStream {
     shared: Arc<Shared>,
     options: AsrOptions,
