@@ -89,35 +89,13 @@ pub(crate) fn greedy(
     let mut sum_logprob = 0f32;
     let mut looped = false;
     for step in 0..req.max_tokens {
-        let mut scores = row(&logits, (step as isize - base) as usize)?;
-        for &id in req
-            .suppress
-            .iter()
-            .chain(if step == 0 { req.suppress_begin } else { &[] })
-        {
-            if let Some(l) = scores.get_mut(id as usize) {
-                *l = f32::NEG_INFINITY;
-            }
-        }
-        let logprobs = log_softmax(&scores);
-        let (next, lp) = logprobs
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(i, &lp)| (i as u32, lp))
-            .ok_or_else(|| VoiceError::engine("whisper", "decoder produced no logits"))?;
+        let (next, lp) = choose(row(&logits, (step as isize - base) as usize)?, req, step)?;
         sum_logprob += lp;
         if next == req.special.eot {
             break;
         }
         tokens.push(next);
-        if let Some(keep) = repeated_tail(&tokens[sample_begin..]) {
-            tracing::debug!(
-                tokens = tokens.len() - sample_begin,
-                keep,
-                "whisper loop guard: repeated n-gram, stopping"
-            );
-            tokens.truncate(sample_begin + keep);
+        if stop_on_loop(&mut tokens, sample_begin) {
             looped = true;
             break;
         }
@@ -144,6 +122,41 @@ pub(crate) fn greedy(
         passes,
         draft_accepted,
     })
+}
+
+/// The greedy choice at `step`: suppressed tokens masked out, then the most likely token and
+/// its log-probability.
+fn choose(
+    mut scores: Vec<f32>,
+    req: &DecodeRequest<'_>,
+    step: usize,
+) -> Result<(u32, f32), VoiceError> {
+    let begin: &[u32] = if step == 0 { req.suppress_begin } else { &[] };
+    for &id in req.suppress.iter().chain(begin) {
+        if let Some(l) = scores.get_mut(id as usize) {
+            *l = f32::NEG_INFINITY;
+        }
+    }
+    log_softmax(&scores)
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, &lp)| (i as u32, lp))
+        .ok_or_else(|| VoiceError::engine("whisper", "decoder produced no logits"))
+}
+
+/// The loop guard: when the text now ends in a repeated n-gram, cuts the repeat off and says so.
+fn stop_on_loop(tokens: &mut Vec<u32>, sample_begin: usize) -> bool {
+    let Some(keep) = repeated_tail(&tokens[sample_begin..]) else {
+        return false;
+    };
+    tracing::debug!(
+        tokens = tokens.len() - sample_begin,
+        keep,
+        "whisper loop guard: repeated n-gram, stopping"
+    );
+    tokens.truncate(sample_begin + keep);
+    true
 }
 
 /// candle-transformers' own decoder, as decoding was before the caches: every step re-runs all
@@ -180,35 +193,13 @@ pub(crate) fn greedy_reference(
         let logits = model
             .decoder
             .final_linear(&hidden.i((.., last..last + 1))?)?;
-        let mut logits: Vec<f32> = logits.flatten_all()?.to_vec1()?;
-        for &id in req
-            .suppress
-            .iter()
-            .chain(if step == 0 { req.suppress_begin } else { &[] })
-        {
-            if let Some(l) = logits.get_mut(id as usize) {
-                *l = f32::NEG_INFINITY;
-            }
-        }
-        let logprobs = log_softmax(&logits);
-        let (next, lp) = logprobs
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(i, &lp)| (i as u32, lp))
-            .ok_or_else(|| VoiceError::engine("whisper", "decoder produced no logits"))?;
+        let (next, lp) = choose(logits.flatten_all()?.to_vec1()?, req, step)?;
         sum_logprob += lp;
         if next == req.special.eot {
             break;
         }
         tokens.push(next);
-        if let Some(keep) = repeated_tail(&tokens[sample_begin..]) {
-            tracing::debug!(
-                tokens = tokens.len() - sample_begin,
-                keep,
-                "whisper loop guard: repeated n-gram, stopping"
-            );
-            tokens.truncate(sample_begin + keep);
+        if stop_on_loop(&mut tokens, sample_begin) {
             looped = true;
             break;
         }
