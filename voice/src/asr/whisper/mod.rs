@@ -189,15 +189,7 @@ impl WhisperAsr {
         pcm: &[i16],
         options: &AsrOptions,
     ) -> Result<(Transcript, DecodeStats), VoiceError> {
-        let mut stats = DecodeStats::default();
-        let windows = pcm
-            .chunks(WINDOW_SAMPLES)
-            .map(|w| {
-                self.shared
-                    .decode_window(w, options, Decoding::Cached { draft: &[] }, &mut stats)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((self.shared.merge(&windows, options.language, true), stats))
+        self.transcribe_windows(pcm, options, Decoding::Cached { draft: &[] })
     }
 
     /// [`Self::transcribe_with_stats`] with candle-transformers' own decoder, which re-runs every
@@ -208,13 +200,20 @@ impl WhisperAsr {
         pcm: &[i16],
         options: &AsrOptions,
     ) -> Result<(Transcript, DecodeStats), VoiceError> {
+        self.transcribe_windows(pcm, options, Decoding::Reference)
+    }
+
+    /// Decodes `pcm` in windows of 30 s at most and joins their text.
+    fn transcribe_windows(
+        &self,
+        pcm: &[i16],
+        options: &AsrOptions,
+        decoding: Decoding<'_>,
+    ) -> Result<(Transcript, DecodeStats), VoiceError> {
         let mut stats = DecodeStats::default();
         let windows = pcm
             .chunks(WINDOW_SAMPLES)
-            .map(|w| {
-                self.shared
-                    .decode_window(w, options, Decoding::Reference, &mut stats)
-            })
+            .map(|w| self.shared.decode_window(w, options, decoding, &mut stats))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((self.shared.merge(&windows, options.language, true), stats))
     }
