@@ -15,13 +15,7 @@ use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 use voice::audio::{resample, write_wav, FRAME_SAMPLES};
-use voice::{AsrOptions, AudioChunk, Language, VadEvent, FRAME_MS, SAMPLE_RATE};
-
-/// Audio kept while no one speaks (1 s). The VAD reports a start only after some speech, so on
-/// `SpeechStarted` the frames from just before its `at_ms` go to the recognizer first.
-const PREROLL_FRAMES: usize = 50;
-/// How far before the VAD's estimated start the recognizer's audio begins.
-const PREROLL_MARGIN_MS: u64 = 100;
+use voice::{AsrOptions, AudioChunk, Language, Listener, SpeechEvent, SAMPLE_RATE};
 
 /// The agent's static system prompt: first in every request, so its KV prefix is reused.
 pub const SYSTEM_PROMPT: &str = "You are Ava, a friendly phone agent for Sunrise Insurance. \
@@ -208,67 +202,39 @@ fn converse(engines: &Engines, opts: &DemoOptions) -> anyhow::Result<DemoReport>
     let caller_wav = opts.out_dir.join("demo_caller.wav");
     write_wav(&caller_wav, &caller_audio)?;
 
-    // 2. 20 ms frames through VAD; speech frames also go to Whisper for partials.
-    let mut vad = (engines.new_vad)()?;
-    let mut asr = engines.asr(opts.language).start(&AsrOptions {
+    // 2. 20 ms frames through VAD and Whisper (with pre-roll), partials while speaking.
+    let asr = engines.asr(opts.language).start(&AsrOptions {
         language: opts.language,
         initial_prompt: Some("Sunrise Insurance, car insurance".into()),
     })?;
+    let mut listener = Listener::new((engines.new_vad)()?, asr);
     let mut partials = Vec::new();
     let mut transcript = None;
-    let mut in_speech = false;
     let t_stream = Instant::now();
-    let mut asr_busy_ms = 0.0;
     let mut final_latency_ms = 0.0;
-    // Frames just before the VAD fired are pushed too, so Whisper hears the first syllable.
-    let mut preroll = std::collections::VecDeque::with_capacity(PREROLL_FRAMES + 1);
     let frames = caller_audio
         .samples
         .chunks(FRAME_SAMPLES)
         .collect::<Vec<_>>();
     for (i, &frame) in frames.iter().enumerate() {
-        let mut events = vad.push(frame)?;
-        if i + 1 == frames.len() {
-            events.extend(vad.flush()?);
-        }
         let t = Instant::now();
-        if in_speech {
-            if let Some(p) = asr.push(frame)? {
-                partials.push(p.text);
-            }
-        } else {
-            preroll.push_back((i as u64 * u64::from(FRAME_MS), frame));
-            if preroll.len() > PREROLL_FRAMES {
-                preroll.pop_front();
-            }
+        let mut events = listener.push(frame)?;
+        if i + 1 == frames.len() {
+            events.extend(listener.flush()?);
         }
         for event in events {
             match event {
-                VadEvent::SpeechStarted { at_ms } => {
-                    in_speech = true;
-                    let from = at_ms.saturating_sub(PREROLL_MARGIN_MS);
-                    for (_, f) in preroll
-                        .drain(..)
-                        .filter(|(start, _)| start + u64::from(FRAME_MS) > from)
-                    {
-                        if let Some(p) = asr.push(f)? {
-                            partials.push(p.text);
-                        }
-                    }
-                }
-                VadEvent::SpeechEnded { .. } => {
-                    in_speech = false;
-                    let t = Instant::now();
-                    let fin = asr.finish()?;
+                SpeechEvent::Started { .. } => {}
+                SpeechEvent::Partial { transcript: p, .. } => partials.push(p.text),
+                SpeechEvent::Final { transcript: f, .. } => {
+                    // The frame that ended the utterance also paid for the final decode.
                     final_latency_ms = ms(t);
-                    transcript.get_or_insert(fin.text);
+                    transcript.get_or_insert(f.text);
                 }
             }
         }
-        asr_busy_ms += ms(t);
     }
     timings.push(("vad_asr.stream".into(), ms(t_stream)));
-    timings.push(("asr.busy".into(), asr_busy_ms));
     timings.push(("asr.endpoint_to_final".into(), final_latency_ms));
     let transcript = transcript.context("the VAD found no speech in the caller's audio")?;
     if transcript.trim().is_empty() {

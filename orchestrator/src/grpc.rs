@@ -14,7 +14,7 @@ use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
-use voice::{AsrOptions, Language, VadEvent};
+use voice::{AsrOptions, Language, Listener, SpeechEvent};
 
 /// Frames of audio queued between the network and the recognizer thread. When full, the reader
 /// waits (back-pressure on the client's stream) rather than dropping audio.
@@ -124,72 +124,49 @@ impl Orchestrator for OrchestratorService {
         let engines = self.engines.clone();
         tokio::task::spawn_blocking(move || {
             let mut run = || -> anyhow::Result<()> {
-                let mut vad = (engines.new_vad)()?;
-                let mut asr = engines.asr(language).start(&AsrOptions {
+                let asr = engines.asr(language).start(&AsrOptions {
                     language,
                     initial_prompt: None,
                 })?;
-                let mut in_speech = false;
-                let mut start_ms = 0;
-                let send = |e: Event| {
-                    out_tx
-                        .blocking_send(Ok(proto::TranscriptEvent { event: Some(e) }))
-                        .is_ok()
-                };
-                let mut handle = |events: Vec<VadEvent>,
-                                  pcm: &[i16],
-                                  in_speech: &mut bool|
-                 -> anyhow::Result<bool> {
-                    if *in_speech {
-                        if let Some(p) = asr.push(pcm)? {
-                            let t = proto::Transcript {
-                                text: p.text,
+                let mut listener = Listener::new((engines.new_vad)()?, asr);
+                let send = |events: Vec<SpeechEvent>| {
+                    events.into_iter().all(|e| {
+                        let event = match e {
+                            SpeechEvent::Started { at_ms } => {
+                                Event::SpeechStarted(proto::SpeechStarted { at_ms })
+                            }
+                            SpeechEvent::Partial {
+                                start_ms,
+                                transcript: t,
+                            } => Event::Partial(proto::Transcript {
+                                text: t.text,
                                 start_ms,
                                 end_ms: 0,
-                                avg_logprob: p.avg_logprob,
-                            };
-                            if !send(Event::Partial(t)) {
-                                return Ok(false);
-                            }
-                        }
-                    }
-                    for ev in events {
-                        match ev {
-                            VadEvent::SpeechStarted { at_ms } => {
-                                *in_speech = true;
-                                start_ms = at_ms;
-                                if !send(Event::SpeechStarted(proto::SpeechStarted { at_ms })) {
-                                    return Ok(false);
-                                }
-                            }
-                            VadEvent::SpeechEnded { end_ms, .. } => {
-                                *in_speech = false;
-                                let f = asr.finish()?;
-                                let t = proto::Transcript {
-                                    text: f.text,
-                                    start_ms,
-                                    end_ms,
-                                    avg_logprob: f.avg_logprob,
-                                };
-                                if !send(Event::Final(t)) {
-                                    return Ok(false);
-                                }
-                            }
-                        }
-                    }
-                    Ok(true)
+                                avg_logprob: t.avg_logprob,
+                            }),
+                            SpeechEvent::Final {
+                                start_ms,
+                                end_ms,
+                                transcript: t,
+                            } => Event::Final(proto::Transcript {
+                                text: t.text,
+                                start_ms,
+                                end_ms,
+                                avg_logprob: t.avg_logprob,
+                            }),
+                        };
+                        out_tx
+                            .blocking_send(Ok(proto::TranscriptEvent { event: Some(event) }))
+                            .is_ok()
+                    })
                 };
                 while let Some(pcm) = audio_rx.blocking_recv() {
-                    if cancel.is_cancelled() {
-                        return Ok(());
-                    }
-                    let events = vad.push(&pcm)?;
-                    if !handle(events, &pcm, &mut in_speech)? {
+                    // A closed response stream means the client left: stop work for it.
+                    if cancel.is_cancelled() || !send(listener.push(&pcm)?) {
                         return Ok(());
                     }
                 }
-                let events = vad.flush()?;
-                handle(events, &[], &mut in_speech)?;
+                send(listener.flush()?);
                 Ok(())
             };
             if let Err(e) = run() {

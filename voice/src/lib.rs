@@ -9,6 +9,7 @@ pub mod asr;
 pub mod audio;
 pub mod config;
 pub mod error;
+pub mod listener;
 pub mod tts;
 pub mod vad;
 
@@ -16,6 +17,7 @@ pub use asr::{AsrOptions, AsrStream, SpeechToText, Transcript};
 pub use audio::{AudioChunk, FRAME_MS, SAMPLE_RATE};
 pub use config::VoiceConfig;
 pub use error::VoiceError;
+pub use listener::{Listener, SpeechEvent};
 pub use tts::{SynthesisStats, TextToSpeech};
 pub use vad::{VadEvent, VoiceActivity};
 
