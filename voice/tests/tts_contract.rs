@@ -309,13 +309,14 @@ fn piper_and_the_silero_vad_share_a_process() {
     let tts = piper();
     let mut speech = vec![0; voice::SAMPLE_RATE as usize / 2];
     let (text, language) = sentence(tts.as_ref());
-    for frame in collect(tts.as_ref(), text, language) {
-        speech.extend(voice::audio::resample_linear(
-            &frame.samples,
-            frame.sample_rate,
-            voice::SAMPLE_RATE,
-        ));
-    }
+    let voiced: Vec<i16> = collect(tts.as_ref(), text, language)
+        .into_iter()
+        .flat_map(|frame| frame.samples)
+        .collect();
+    speech.extend(
+        voice::audio::resample(&voiced, tts.sample_rate(), voice::SAMPLE_RATE)
+            .expect("resampling to 16 kHz"),
+    );
     speech.extend(vec![0; voice::SAMPLE_RATE as usize]);
     let mut events = vad.push(&speech).expect("VAD runs");
     events.extend(vad.flush().expect("VAD flushes"));

@@ -48,27 +48,6 @@ pub fn f32_to_pcm(samples: &[f32]) -> Vec<i16> {
         .collect()
 }
 
-/// Linear-interpolation resampler without an anti-aliasing filter: cheap and infallible, fine
-/// for test fixtures. Use [`resample`] or [`StreamResampler`] for anything that is heard or
-/// recognized.
-pub fn resample_linear(pcm: &[i16], from: u32, to: u32) -> Vec<i16> {
-    if from == to || pcm.is_empty() {
-        return pcm.to_vec();
-    }
-    let n_out = (pcm.len() as u64 * u64::from(to) / u64::from(from)) as usize;
-    let step = f64::from(from) / f64::from(to);
-    (0..n_out)
-        .map(|i| {
-            let pos = i as f64 * step;
-            let i0 = pos.floor() as usize;
-            let frac = pos - i0 as f64;
-            let a = f64::from(pcm[i0.min(pcm.len() - 1)]);
-            let b = f64::from(pcm[(i0 + 1).min(pcm.len() - 1)]);
-            (a + (b - a) * frac).round() as i16
-        })
-        .collect()
-}
-
 /// Reads a mono or stereo 16-bit WAV file; stereo is mixed down.
 pub fn read_wav(path: &Path) -> Result<AudioChunk, VoiceError> {
     let mut reader = hound::WavReader::open(path)?;
@@ -115,15 +94,6 @@ pub fn write_wav(path: &Path, audio: &AudioChunk) -> Result<(), VoiceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resample_keeps_duration() {
-        let pcm: Vec<i16> = (0..22050)
-            .map(|i| ((i as f32 * 0.05).sin() * 1000.0) as i16)
-            .collect();
-        let out = resample_linear(&pcm, 22050, 16000);
-        assert_eq!(out.len(), 16000);
-    }
 
     #[test]
     fn wav_round_trip() -> anyhow::Result<()> {
