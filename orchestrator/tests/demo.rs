@@ -5,32 +5,7 @@
 use orchestrator::demo::{self, DemoOptions};
 use orchestrator::Config;
 use std::path::PathBuf;
-
-fn words(s: &str) -> Vec<String> {
-    s.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Word error rate by edit distance.
-fn wer(reference: &str, hypothesis: &str) -> f64 {
-    let (r, h) = (words(reference), words(hypothesis));
-    let mut d: Vec<usize> = (0..=h.len()).collect();
-    for i in 1..=r.len() {
-        let mut prev = d[0];
-        d[0] = i;
-        for j in 1..=h.len() {
-            let cur = d[j];
-            d[j] = (d[j] + 1)
-                .min(d[j - 1] + 1)
-                .min(prev + usize::from(r[i - 1] != h[j - 1]));
-            prev = cur;
-        }
-    }
-    d[h.len()] as f64 / r.len().max(1) as f64
-}
+use voice::metrics::word_error_rate as wer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_runs_end_to_end_on_real_engines() {

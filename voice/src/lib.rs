@@ -10,6 +10,7 @@ pub mod audio;
 pub mod config;
 pub mod error;
 pub mod listener;
+pub mod metrics;
 pub mod tts;
 pub mod vad;
 

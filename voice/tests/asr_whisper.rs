@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use voice::asr::whisper::WhisperAsr;
 use voice::audio::read_wav;
+use voice::metrics::{normalized_words, word_error_rate as wer};
 use voice::{AsrOptions, Language, SpeechToText};
 
 /// Largest word error rate accepted on any one espeak-ng clip.
@@ -37,47 +38,6 @@ fn load(name: &str) -> &'static WhisperAsr {
         );
         WhisperAsr::load(&dir, 2).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
     })
-}
-
-/// Lower case, punctuation dropped (apostrophes kept), split on whitespace.
-fn words(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '\'' {
-                c
-            } else {
-                ' '
-            }
-        })
-        .collect::<String>()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
-}
-
-/// Word error rate: word-level Levenshtein distance over the reference length.
-fn wer(reference: &str, hypothesis: &str) -> f64 {
-    let (r, h) = (words(reference), words(hypothesis));
-    let mut prev: Vec<usize> = (0..=h.len()).collect();
-    for (i, rw) in r.iter().enumerate() {
-        let mut cur = vec![i + 1; h.len() + 1];
-        for (j, hw) in h.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(rw != hw))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[h.len()] as f64 / r.len().max(1) as f64
-}
-
-#[test]
-fn wer_counts_substitutions_insertions_and_deletions() {
-    assert_eq!(wer("call me back", "Call me back."), 0.0);
-    assert!((wer("call me back", "call back") - 1.0 / 3.0).abs() < 1e-9);
-    assert!((wer("call me back", "please call me back now") - 2.0 / 3.0).abs() < 1e-9);
-    assert!((wer("a b c d", "a x c d") - 0.25).abs() < 1e-9);
 }
 
 /// Every `asr_*.wav` with its reference text.
@@ -224,7 +184,7 @@ fn stream_gives_partials_then_a_final() -> Result<()> {
     // and never taken back later.
     assert_eq!(partials[0], "", "{partials:?}");
     for pair in partials.windows(2) {
-        let (a, b) = (words(&pair[0]), words(&pair[1]));
+        let (a, b) = (normalized_words(&pair[0]), normalized_words(&pair[1]));
         assert!(
             b.len() >= a.len() && b[..a.len()] == a[..],
             "partial {:?} is not a prefix of {:?}",
