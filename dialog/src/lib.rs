@@ -5,7 +5,9 @@
 pub mod config;
 pub mod error;
 pub mod llm;
+pub mod nlu;
 
 pub use config::LlmConfig;
 pub use error::DialogError;
+pub use nlu::{Intent, Keyword, NluResult, Sentiment, SentimentLabel, Understand};
 pub use llm::{ChatMessage, GenerationOutput, GenerationRequest, LanguageModel, Role, StopReason};

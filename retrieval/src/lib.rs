@@ -8,6 +8,7 @@ pub mod erase;
 pub mod error;
 pub mod index;
 pub mod privacy;
+pub mod profile;
 pub mod store;
 pub mod synth;
 
@@ -17,4 +18,5 @@ pub use erase::{erase_customer, ErasureReport};
 pub use error::RetrievalError;
 pub use index::{Filter, Hit, Payload, Point, VectorIndex};
 pub use privacy::{PhoneNumber, PrivacyKeys};
+pub use profile::{CustomerProfile, Language, ProfileContext, ProfileStore, Snippet, SnippetKind};
 pub use store::SqlStore;
