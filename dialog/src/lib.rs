@@ -6,8 +6,13 @@ pub mod config;
 pub mod error;
 pub mod llm;
 pub mod nlu;
+pub mod policy;
 
 pub use config::LlmConfig;
 pub use error::DialogError;
-pub use nlu::{Intent, Keyword, NluResult, Sentiment, SentimentLabel, Understand};
 pub use llm::{ChatMessage, GenerationOutput, GenerationRequest, LanguageModel, Role, StopReason};
+pub use nlu::{Intent, Keyword, NluResult, Sentiment, SentimentLabel, Understand};
+pub use policy::{
+    Action, BotReply, Campaign, ConversationState, DialogConfig, DialogEvent, DialogManager,
+    Outcome,
+};

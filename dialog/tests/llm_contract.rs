@@ -19,7 +19,8 @@ fn real() -> &'static LlamaCppModel {
     MODEL.get_or_init(|| {
         let config = LlmConfig {
             model_path: models().join("llm/SmolLM2-135M-Instruct.Q4_1.gguf"),
-            threads: 2,
+            // One thread: steady on a busy machine (tests run in parallel; see shared MODELS.md).
+            threads: 1,
             ..LlmConfig::default()
         };
         LlamaCppModel::load(&config).unwrap_or_else(|e| panic!("{e} (run scripts/setup.sh)"))

@@ -1,5 +1,7 @@
 //! Typed configuration of the data layer.
 
+use crate::import::{CallLogMapping, CrmMapping};
+use crate::{PrivacyKeys, RetrievalError};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -16,6 +18,31 @@ pub struct RetrievalConfig {
     pub qdrant_url: Option<String>,
     /// Qdrant collection name.
     pub collection: String,
+    /// Folder of the BM25 index beside the embedded vector index.
+    pub lexical_dir: PathBuf,
+    /// Base64 of 32 secret bytes keying the phone-number hash. No default: set it in the
+    /// configuration file or the environment (e.g. from `openssl rand -base64 32`).
+    pub phone_hash_key: Option<String>,
+    /// Base64 of 32 secret bytes for AES-256-GCM field encryption (phones, recording paths).
+    pub encryption_key: Option<String>,
+    /// Which CRM export column holds which customer attribute.
+    pub crm: CrmMapping,
+    /// Which column of a CRM call-log export holds which field.
+    pub call_logs: CallLogMapping,
+}
+
+impl RetrievalConfig {
+    /// The privacy keys from `phone_hash_key` and `encryption_key`.
+    pub fn privacy_keys(&self) -> Result<PrivacyKeys, RetrievalError> {
+        match (&self.phone_hash_key, &self.encryption_key) {
+            (Some(h), Some(e)) => PrivacyKeys::from_base64(h, e),
+            _ => Err(RetrievalError::InvalidInput(
+                "retrieval.phone_hash_key and retrieval.encryption_key must both be set \
+                 (base64 of 32 random bytes each, e.g. `openssl rand -base64 32`)"
+                    .into(),
+            )),
+        }
+    }
 }
 
 impl Default for RetrievalConfig {
@@ -26,6 +53,11 @@ impl Default for RetrievalConfig {
             index_dir: PathBuf::from("data/index"),
             qdrant_url: None,
             collection: "ringwise".into(),
+            lexical_dir: PathBuf::from("data/lexical"),
+            phone_hash_key: None,
+            encryption_key: None,
+            crm: CrmMapping::default(),
+            call_logs: CallLogMapping::default(),
         }
     }
 }

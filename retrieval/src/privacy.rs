@@ -111,6 +111,24 @@ impl std::fmt::Debug for PhoneNumber {
     }
 }
 
+/// A phone number as the store keeps it: the keyed hash joins records, the sealed copy is
+/// decrypted only to dial. `Debug` shows neither in full.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedPhone {
+    pub hash: String,
+    pub sealed: String,
+}
+
+impl std::fmt::Debug for SealedPhone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SealedPhone(hash {}…)",
+            &self.hash[..self.hash.len().min(8)]
+        )
+    }
+}
+
 /// Keys for the phone-number hash and field encryption, 32 bytes each.
 pub struct PrivacyKeys {
     hash_key: [u8; 32],
@@ -153,6 +171,14 @@ impl PrivacyKeys {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+
+    /// The number in its two stored forms: the keyed hash and the sealed copy.
+    pub fn seal_phone(&self, phone: &PhoneNumber) -> Result<SealedPhone, RetrievalError> {
+        Ok(SealedPhone {
+            hash: self.phone_hash(phone),
+            sealed: self.encrypt(phone.e164())?,
+        })
     }
 
     /// Encrypts a field (AES-256-GCM, random 96-bit nonce): base64 of nonce ‖ ciphertext ‖ tag.

@@ -1,11 +1,17 @@
 //! The SQL store through sqlx: one schema (migrations in `retrieval/migrations`) for SQLite, the
-//! one-machine default, and PostgreSQL, chosen by the URL's scheme. A call record and its turns
-//! are written in one transaction, so a call is stored whole or not at all.
+//! one-machine default, and PostgreSQL, chosen by the URL's scheme. Writes are batched into
+//! multi-row `INSERT`s inside one transaction, so a batch is stored whole or not at all.
+
+pub(crate) mod operations;
+pub(crate) mod profiles;
+
+pub use operations::{Action, CallLog, Campaign, ModelVersion, QaGrade, Recording};
+pub use profiles::ProfileRecord;
 
 use crate::RetrievalError;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyPoolOptions;
-use sqlx::AnyPool;
+use sqlx::{AnyConnection, AnyPool};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
@@ -32,14 +38,6 @@ pub struct CallRecord {
     pub ended_at_ms: i64,
     pub outcome: String,
     pub turns: Vec<TurnRecord>,
-}
-
-/// Rows removed by [`SqlStore::erase_customer`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErasedRows {
-    pub customers: u64,
-    pub calls: u64,
-    pub turns: u64,
 }
 
 /// The relational store behind every durable fact.
@@ -101,60 +99,61 @@ impl SqlStore {
 
     /// Stores a finished call and its turns atomically.
     pub async fn insert_call(&self, call: &CallRecord) -> Result<(), RetrievalError> {
+        self.insert_calls(std::slice::from_ref(call)).await
+    }
+
+    /// Stores finished calls and their turns in one transaction, in multi-row batches (the fast
+    /// path for bulk ingest). A duplicate call id fails the whole batch.
+    pub async fn insert_calls(&self, calls: &[CallRecord]) -> Result<(), RetrievalError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO calls (id, customer_id, campaign_id, started_at_ms, ended_at_ms, outcome) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&call.id)
-        .bind(&call.customer_id)
-        .bind(&call.campaign_id)
-        .bind(call.started_at_ms)
-        .bind(call.ended_at_ms)
-        .bind(&call.outcome)
-        .execute(&mut *tx)
-        .await?;
-        for (seq, t) in call.turns.iter().enumerate() {
-            sqlx::query("INSERT INTO turns (call_id, seq, speaker, text, latency_ms) VALUES ($1, $2, $3, $4, $5)")
-                .bind(&call.id)
-                .bind(seq as i32)
-                .bind(&t.speaker)
-                .bind(&t.text)
-                .bind(t.latency_ms)
-                .execute(&mut *tx)
-                .await?;
-        }
+        write_calls(&mut tx, calls).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Removes every row about a customer (turns, calls, the customer) in one transaction and
-    /// says how many rows of each went. Unknown customers erase nothing and are not an error.
+    /// Removes every row about a customer in one transaction (QA grades, recordings, actions,
+    /// turns, calls, CRM call logs, interests, consent, profile, the customer) and says how many
+    /// rows of each went. Unknown customers erase nothing and are not an error. Recording files
+    /// and index entries are the caller's: see [`crate::erase_customer`].
     pub async fn erase_customer(&self, customer_id: &str) -> Result<ErasedRows, RetrievalError> {
+        const OF_CALLS: &str = "IN (SELECT id FROM calls WHERE customer_id = $1)";
         let mut tx = self.pool.begin().await?;
-        let turns = sqlx::query(
-            "DELETE FROM turns WHERE call_id IN (SELECT id FROM calls WHERE customer_id = $1)",
+        let mut delete = async |sql: String| -> Result<u64, RetrievalError> {
+            Ok(sqlx::query(&sql)
+                .bind(customer_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected())
+        };
+        let rows = ErasedRows {
+            qa_grades: delete(format!("DELETE FROM qa_grades WHERE call_id {OF_CALLS}")).await?,
+            recordings: delete(format!("DELETE FROM recordings WHERE call_id {OF_CALLS}")).await?,
+            actions: delete(format!("DELETE FROM actions WHERE call_id {OF_CALLS}")).await?,
+            turns: delete(format!("DELETE FROM turns WHERE call_id {OF_CALLS}")).await?,
+            calls: delete("DELETE FROM calls WHERE customer_id = $1".into()).await?,
+            call_logs: delete("DELETE FROM call_logs WHERE customer_id = $1".into()).await?,
+            interests: delete("DELETE FROM interests WHERE customer_id = $1".into()).await?,
+            consents: delete("DELETE FROM consents WHERE customer_id = $1".into()).await?,
+            profiles: delete("DELETE FROM profiles WHERE customer_id = $1".into()).await?,
+            customers: delete("DELETE FROM customers WHERE id = $1".into()).await?,
+        };
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// A customer's calls with their turns, newest first.
+    pub async fn calls_of(&self, customer_id: &str) -> Result<Vec<CallRecord>, RetrievalError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM calls WHERE customer_id = $1 ORDER BY started_at_ms DESC, id",
         )
         .bind(customer_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let calls = sqlx::query("DELETE FROM calls WHERE customer_id = $1")
-            .bind(customer_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let customers = sqlx::query("DELETE FROM customers WHERE id = $1")
-            .bind(customer_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(ErasedRows {
-            customers,
-            calls,
-            turns,
-        })
+        .fetch_all(&self.pool)
+        .await?;
+        let mut calls = Vec::with_capacity(ids.len());
+        for id in ids {
+            calls.extend(self.call(&id).await?);
+        }
+        Ok(calls)
     }
 
     /// Reads a call and its turns back, or `None`.
@@ -194,4 +193,127 @@ impl SqlStore {
             turns,
         }))
     }
+}
+
+/// Rows removed by [`SqlStore::erase_customer`], per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasedRows {
+    pub customers: u64,
+    pub profiles: u64,
+    pub interests: u64,
+    pub consents: u64,
+    pub call_logs: u64,
+    pub calls: u64,
+    pub turns: u64,
+    pub actions: u64,
+    pub recordings: u64,
+    pub qa_grades: u64,
+}
+
+/// The tables that hold personal data, with the column that leads to a customer: erasure
+/// empties each of them, and the erasure test checks each of them.
+pub const PERSONAL_TABLES: &[(&str, &str)] = &[
+    ("customers", "id = $1"),
+    ("profiles", "customer_id = $1"),
+    ("interests", "customer_id = $1"),
+    ("consents", "customer_id = $1"),
+    ("call_logs", "customer_id = $1"),
+    ("calls", "customer_id = $1"),
+    (
+        "turns",
+        "call_id IN (SELECT id FROM calls WHERE customer_id = $1)",
+    ),
+    (
+        "actions",
+        "call_id IN (SELECT id FROM calls WHERE customer_id = $1)",
+    ),
+    (
+        "recordings",
+        "call_id IN (SELECT id FROM calls WHERE customer_id = $1)",
+    ),
+    (
+        "qa_grades",
+        "call_id IN (SELECT id FROM calls WHERE customer_id = $1)",
+    ),
+];
+
+/// Most bound parameters in one statement: under SQLite's 32,766 and PostgreSQL's 65,535.
+const MAX_BINDS: usize = 16_000;
+
+/// Rows of `cols` columns per multi-row statement.
+pub(crate) fn batch_rows(cols: usize) -> usize {
+    (MAX_BINDS / cols.max(1)).max(1)
+}
+
+/// `($1, $2), ($3, $4)` for `rows` rows of `cols` columns. On SQLite the markers are anonymous
+/// `?`: sqlx looks up every numbered parameter's name, which SQLite finds by a linear scan, so
+/// `$n` makes a statement of n parameters cost O(n²) to bind (2,800 rows/s instead of 100k+).
+pub(crate) fn placeholders(conn: &AnyConnection, rows: usize, cols: usize) -> String {
+    let anonymous = conn.backend_name().eq_ignore_ascii_case("sqlite");
+    let mut s = String::with_capacity(rows * cols * 6);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            if anonymous {
+                s.push('?');
+            } else {
+                s.push('$');
+                s.push_str(&(r * cols + c + 1).to_string());
+            }
+        }
+        s.push(')');
+    }
+    s
+}
+
+async fn write_calls(conn: &mut AnyConnection, calls: &[CallRecord]) -> Result<(), RetrievalError> {
+    for chunk in calls.chunks(batch_rows(6)) {
+        let sql = format!(
+            "INSERT INTO calls (id, customer_id, campaign_id, started_at_ms, ended_at_ms, outcome) VALUES {}",
+            placeholders(conn, chunk.len(), 6)
+        );
+        let mut q = sqlx::query(&sql);
+        for c in chunk {
+            q = q
+                .bind(&c.id)
+                .bind(&c.customer_id)
+                .bind(&c.campaign_id)
+                .bind(c.started_at_ms)
+                .bind(c.ended_at_ms)
+                .bind(&c.outcome);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    let turns: Vec<(&str, i32, &TurnRecord)> = calls
+        .iter()
+        .flat_map(|c| {
+            c.turns
+                .iter()
+                .enumerate()
+                .map(|(seq, t)| (c.id.as_str(), seq as i32, t))
+        })
+        .collect();
+    for chunk in turns.chunks(batch_rows(5)) {
+        let sql = format!(
+            "INSERT INTO turns (call_id, seq, speaker, text, latency_ms) VALUES {}",
+            placeholders(conn, chunk.len(), 5)
+        );
+        let mut q = sqlx::query(&sql);
+        for (call_id, seq, t) in chunk {
+            q = q
+                .bind(*call_id)
+                .bind(*seq)
+                .bind(&t.speaker)
+                .bind(&t.text)
+                .bind(t.latency_ms);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }

@@ -178,6 +178,38 @@ pub fn generate(n: usize, seed: u64, zh_share: f64) -> Vec<SyntheticCustomer> {
         .collect()
 }
 
+/// The customers as a CRM export in CSV, with the column names [`crate::import::CrmMapping`]
+/// expects by default; last contact is dated back from `now_ms`.
+pub fn to_csv(customers: &[SyntheticCustomer], now_ms: i64) -> String {
+    let mut out = String::from(
+        "customer_id,name,phone,language,age,region,occupation,income_band,children_in_school,\
+         recent_purchases,last_contact,interests,price_sensitivity,segment,do_not_call\n",
+    );
+    for c in customers {
+        let interests = if c.children_in_school > 0 {
+            "education"
+        } else {
+            "car insurance"
+        };
+        let last = now_ms - i64::from(c.days_since_last_contact) * 86_400_000;
+        out.push_str(&format!(
+            "{},\"{}\",\"{}\",{},{},{},{},{},{},{},{last},{interests},{:.2},,no\n",
+            c.customer_id,
+            c.name,
+            c.phone_raw,
+            c.language,
+            c.age,
+            c.region,
+            c.occupation,
+            c.income_band,
+            c.children_in_school,
+            c.recent_purchases,
+            c.price_sensitivity,
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

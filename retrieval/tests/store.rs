@@ -5,6 +5,12 @@
 use retrieval::store::{CallRecord, Customer, TurnRecord};
 use retrieval::SqlStore;
 
+fn keys() -> retrieval::PrivacyKeys {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    retrieval::PrivacyKeys::from_base64(&b64.encode([1u8; 32]), &b64.encode([2u8; 32])).unwrap()
+}
+
 async fn contract(store: &SqlStore, suffix: &str) {
     let customer = Customer {
         id: format!("cust-{suffix}"),
@@ -74,7 +80,9 @@ async fn erasure(store: &SqlStore, customer_id: &str, call_id: &str) {
         .await
         .unwrap();
 
-    let report = retrieval::erase_customer(store, &index, customer_id)
+    let lexical = retrieval::LexicalIndex::open(dir.path()).unwrap();
+    let keys = keys();
+    let report = retrieval::erase_customer(store, &index, &lexical, &keys, customer_id)
         .await
         .unwrap();
     assert_eq!(
@@ -111,7 +119,7 @@ async fn erasure(store: &SqlStore, customer_id: &str, call_id: &str) {
     );
     // Idempotent: a second request erases nothing and succeeds.
     assert_eq!(
-        retrieval::erase_customer(store, &index, customer_id)
+        retrieval::erase_customer(store, &index, &lexical, &keys, customer_id)
             .await
             .unwrap(),
         Default::default()

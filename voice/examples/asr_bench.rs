@@ -4,14 +4,16 @@
 //! - streaming: 20 ms frames pushed as from the line, partials every `PARTIAL_MS`, and the
 //!   end-of-speech → final latency (the time `finish` takes).
 //!
-//! Run with `cargo run -p voice --example asr_bench [-- THREADS [PARTIAL_MS]]`; needs
-//! scripts/setup.sh's models.
+//! Run with `cargo run -p voice --example asr_bench [-- THREADS [PARTIAL_MS [CLIP.wav...]]]`
+//! (default clips: `tests/data/asr_*.wav`; others are resampled to 16 kHz); needs
+//! scripts/setup.sh's models. scripts/asr_reference.sh runs faster-whisper on the same clips
+//! first, for comparison.
 
 use anyhow::{Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use voice::asr::whisper::{DecodeStats, WhisperAsr};
-use voice::audio::read_wav;
+use voice::audio::{read_wav, resample};
 use voice::{AsrOptions, AsrStream, Language};
 
 fn arg<T: std::str::FromStr>(i: usize, default: T) -> Result<T> {
@@ -42,19 +44,30 @@ fn main() -> Result<()> {
     let threads: usize = arg(1, 2)?;
     let partial_ms: u32 = arg(2, 500)?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths: Vec<PathBuf> = std::env::args().skip(3).map(PathBuf::from).collect();
+    if paths.is_empty() {
+        for entry in std::fs::read_dir(root.join("tests/data"))? {
+            let path = entry?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if name.starts_with("asr_") && name.ends_with(".wav") {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+    }
     let mut clips = Vec::new();
-    for entry in std::fs::read_dir(root.join("tests/data"))? {
-        let path = entry?.path();
+    for path in &paths {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_string();
-        if name.starts_with("asr_") && name.ends_with(".wav") {
-            clips.push((name, read_wav(&path)?.samples));
-        }
+        let wav = read_wav(path).with_context(|| format!("{}", path.display()))?;
+        clips.push((name, resample(&wav.samples, wav.sample_rate, 16_000)?));
     }
-    clips.sort();
     let options = AsrOptions {
         language: Language::English,
         initial_prompt: None,
@@ -73,7 +86,7 @@ fn main() -> Result<()> {
             asr.transcribe(pcm, &options)?; // warm-up
         }
         let (mut total_audio, mut total_new, mut total_ref) = (0.0, 0.0, 0.0);
-        let mut finals_ms = Vec::new();
+        let (mut finals_ms, mut oneshot_ms) = (Vec::new(), Vec::new());
         for (name, pcm) in &clips {
             let audio_s = pcm.len() as f64 / 16_000.0;
 
@@ -86,6 +99,7 @@ fn main() -> Result<()> {
             total_audio += audio_s;
             total_new += new_s;
             total_ref += ref_s;
+            oneshot_ms.push(new_s * 1000.0);
             eprintln!(
                 "{model} {name}: audio {audio_s:.2} s, no_speech {:.3}, avg_logprob {:.2}: {}",
                 t.no_speech_prob, t.avg_logprob, t.text
@@ -131,10 +145,14 @@ fn main() -> Result<()> {
             }
         }
         finals_ms.sort_by(f64::total_cmp);
+        oneshot_ms.sort_by(f64::total_cmp);
         eprintln!(
-            "{model}: audio {total_audio:.2} s; uncached {total_ref:.3} s, RTF {:.3}; cached {total_new:.3} s, RTF {:.3}; stream final p50 {:.0} ms, max {:.0} ms",
+            "{model}: {} clips, audio {total_audio:.2} s; uncached {total_ref:.3} s, RTF {:.3}; cached {total_new:.3} s, RTF {:.3}; one-shot p50 {:.0} ms, max {:.0} ms; stream final p50 {:.0} ms, max {:.0} ms",
+            clips.len(),
             total_ref / total_audio,
             total_new / total_audio,
+            percentile(&oneshot_ms, 0.5),
+            percentile(&oneshot_ms, 1.0),
             percentile(&finals_ms, 0.5),
             percentile(&finals_ms, 1.0),
         );

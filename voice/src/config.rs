@@ -14,6 +14,19 @@ pub enum WhisperSize {
     TinyEn,
 }
 
+/// Which engine speaks Mandarin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZhTtsEngine {
+    /// The neural voice when scripts/setup.sh has produced its files, else espeak-ng.
+    #[default]
+    Auto,
+    /// The FastSpeech2 + MB-MelGAN neural voice (`models_dir/zh-fastspeech2`).
+    Fastspeech2,
+    /// espeak-ng's formant `cmn` voice (robotic; the fallback).
+    Espeak,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VoiceConfig {
@@ -25,6 +38,10 @@ pub struct VoiceConfig {
     pub asr_model_zh: WhisperSize,
     /// Threads candle may use for Whisper.
     pub asr_threads: usize,
+    /// How much new audio a recognition stream waits for before it re-decodes the utterance and
+    /// reports a partial transcript, in milliseconds. Shorter gives earlier partials and costs
+    /// more decodes per utterance (each decode re-runs the encoder on the whole utterance).
+    pub asr_partial_interval_ms: u32,
     /// Silence after speech that ends an utterance, in milliseconds.
     pub vad_hangover_ms: u32,
     /// Silero speech probability threshold.
@@ -35,6 +52,8 @@ pub struct VoiceConfig {
     pub piper_voice_en: String,
     /// espeak-ng voice for Mandarin.
     pub espeak_voice_zh: String,
+    /// Mandarin speech engine: `auto` (default), `fastspeech2` or `espeak`.
+    pub tts_zh: ZhTtsEngine,
 }
 
 impl Default for VoiceConfig {
@@ -44,11 +63,13 @@ impl Default for VoiceConfig {
             asr_model_en: WhisperSize::Base,
             asr_model_zh: WhisperSize::Base,
             asr_threads: 2,
+            asr_partial_interval_ms: crate::asr::whisper::DEFAULT_PARTIAL_INTERVAL_MS,
             vad_hangover_ms: 300,
             vad_threshold: 0.5,
             vad_min_speech_ms: 200,
             piper_voice_en: "en_US-joe-medium.onnx".into(),
             espeak_voice_zh: "cmn".into(),
+            tts_zh: ZhTtsEngine::Auto,
         }
     }
 }
@@ -68,6 +89,9 @@ impl VoiceConfig {
     }
     pub fn espeak_data_dir(&self) -> PathBuf {
         self.models_dir.join("espeak-ng-data")
+    }
+    pub fn zh_fastspeech_dir(&self) -> PathBuf {
+        self.models_dir.join("zh-fastspeech2")
     }
     pub fn onnxruntime_lib(&self) -> PathBuf {
         self.models_dir.join("lib/onnxruntime/libonnxruntime.so")

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 use voice::tts::espeak::EspeakTts;
 use voice::tts::piper::PiperTts;
+use voice::tts::zh_fastspeech::ZhFastSpeechTts;
 use voice::tts::FakeTts;
 use voice::{AudioChunk, Language, TextToSpeech, VoiceConfig, FRAME_MS};
 
@@ -38,6 +39,21 @@ fn piper() -> Arc<dyn TextToSpeech> {
                 )
             });
             Arc::new(voice)
+        })
+        .clone()
+}
+
+/// The Mandarin neural voice, one per test binary like Piper.
+fn zh_fastspeech() -> Arc<dyn TextToSpeech> {
+    static VOICE: OnceLock<Arc<ZhFastSpeechTts>> = OnceLock::new();
+    VOICE
+        .get_or_init(|| {
+            Arc::new(ZhFastSpeechTts::load(&config()).unwrap_or_else(|e| {
+                panic!(
+                    "Mandarin voice not loaded from {}: {e}",
+                    models_dir().display()
+                )
+            }))
         })
         .clone()
 }
@@ -243,6 +259,7 @@ macro_rules! tts_contract {
 tts_contract!(fake, fake());
 tts_contract!(piper, piper());
 tts_contract!(espeak, espeak_cmn());
+tts_contract!(zh_fastspeech, zh_fastspeech());
 
 #[test]
 fn piper_speaks_at_the_voice_sample_rate() {

@@ -1,7 +1,12 @@
-//! llama.cpp engine (llama-cpp-2): one worker thread owns the model and its context; callers
-//! send requests over a bounded channel and receive tokens back as they are decoded. The chat
-//! template comes from the GGUF. The evaluated prompt is kept in the KV cache, so a request
-//! sharing a prefix with the previous one (the static system prompt) only evaluates the rest.
+//! llama.cpp engine (llama-cpp-2): one worker thread owns the model and one context whose KV
+//! cache holds up to `parallel` sequences. Each running request is a sequence; every step puts
+//! the next token of each generating sequence, plus prompt chunks of newly arrived requests, into
+//! one batch and decodes it once, so concurrent calls share one pass over the weights.
+//!
+//! The KV cache is unified: a new request starts from the longest evaluated prefix any sequence
+//! holds (the static system prompt, or the same call's previous turn), shared with `seq_cp`
+//! without copying data, and evaluates only the rest. A finished sequence keeps its tokens for
+//! the call's next turn until its cells are needed. The chat template comes from the GGUF.
 
 use super::{cut_at_stop, GenerationOutput, GenerationRequest, LanguageModel, StopReason};
 use crate::{DialogError, LlmConfig};
@@ -13,9 +18,11 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::DecodeError;
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::ops::ControlFlow;
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::OnceLock;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -33,7 +40,7 @@ fn backend() -> Result<&'static LlamaBackend, DialogError> {
         .map_err(|e| DialogError::Llm(format!("llama.cpp backend: {e}")))
 }
 
-/// Tokens a worker sends back for one request.
+/// What the worker sends back for one request.
 enum Event {
     Piece(String),
     Done(Result<GenerationOutput, DialogError>),
@@ -42,13 +49,38 @@ enum Event {
 struct Job {
     request: GenerationRequest,
     cancel: CancellationToken,
+    /// Sized for every piece plus `Done`, so the worker never waits on a slow caller.
     events: SyncSender<Event>,
+    submitted: Instant,
 }
 
-/// A GGUF model on llama.cpp, shared by every call of the process.
+impl Job {
+    /// Answers without starting: the request is finished before its first token.
+    fn answer(self, result: Result<GenerationOutput, DialogError>) {
+        let _ = self.events.try_send(Event::Done(result));
+    }
+
+    fn empty_output(&self, stop_reason: StopReason, prompt_tokens: usize) -> GenerationOutput {
+        GenerationOutput {
+            text: String::new(),
+            stop_reason,
+            prompt_tokens: prompt_tokens as u32,
+            cached_prompt_tokens: 0,
+            generated_tokens: 0,
+            first_token_ms: 0.0,
+            total_ms: ms_since(self.submitted),
+        }
+    }
+}
+
+/// A GGUF model on llama.cpp, shared by every call of the process. Requests from several
+/// threads are decoded together (up to `parallel`); more wait in a bounded queue of
+/// `queue_depth`, and beyond that [`LanguageModel::generate`] blocks its caller (back-pressure).
 pub struct LlamaCppModel {
     name: String,
     jobs: SyncSender<Job>,
+    /// KV cells of the context: no request generates more tokens than this.
+    n_ctx: usize,
 }
 
 impl std::fmt::Debug for LlamaCppModel {
@@ -71,14 +103,14 @@ impl LlamaCppModel {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let (jobs, rx) = mpsc::sync_channel::<Job>(config.queue_depth.max(1));
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), DialogError>>(1);
-        let config = config.clone();
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<usize, DialogError>>(1);
+        let worker_config = config.clone();
         std::thread::Builder::new()
             .name("llm-worker".into())
-            .spawn(move || worker(config, rx, ready_tx))
+            .spawn(move || worker(worker_config, rx, ready_tx))
             .map_err(|e| DialogError::Llm(format!("cannot start the LLM worker thread: {e}")))?;
-        ready_rx.recv().map_err(|_| DialogError::WorkerGone)??;
-        Ok(Self { name, jobs })
+        let n_ctx = ready_rx.recv().map_err(|_| DialogError::WorkerGone)??;
+        Ok(Self { name, jobs, n_ctx })
     }
 }
 
@@ -100,12 +132,15 @@ impl LanguageModel for LlamaCppModel {
         }
         // A child token lets a sink's `Break` stop the worker without cancelling the caller's.
         let stop = cancel.child_token();
-        let (events, rx) = mpsc::sync_channel(64);
+        // At most one piece per generated token, one flush and `Done`.
+        let capacity = (request.max_tokens as usize).min(self.n_ctx) + 2;
+        let (events, rx) = mpsc::sync_channel(capacity);
         self.jobs
             .send(Job {
                 request: request.clone(),
                 cancel: stop.clone(),
                 events,
+                submitted: Instant::now(),
             })
             .map_err(|_| DialogError::WorkerGone)?;
         let mut sink_broke = false;
@@ -124,17 +159,7 @@ impl LanguageModel for LlamaCppModel {
     }
 }
 
-/// The worker's state: the model, one context, and the tokens currently in its KV cache.
-struct Engine<'m> {
-    model: &'m LlamaModel,
-    ctx: LlamaContext<'m>,
-    template: LlamaChatTemplate,
-    cached: Vec<LlamaToken>,
-    batch: LlamaBatch<'static>,
-    n_batch: usize,
-}
-
-fn worker(config: LlmConfig, jobs: Receiver<Job>, ready: SyncSender<Result<(), DialogError>>) {
+fn worker(config: LlmConfig, jobs: Receiver<Job>, ready: SyncSender<Result<usize, DialogError>>) {
     let setup = || -> Result<(&'static LlamaBackend, LlamaModel), DialogError> {
         let backend = backend()?;
         let model =
@@ -151,31 +176,9 @@ fn worker(config: LlmConfig, jobs: Receiver<Job>, ready: SyncSender<Result<(), D
             return;
         }
     };
-    let engine = (|| -> Result<Engine<'_>, DialogError> {
-        let template = model
-            .chat_template(None)
-            .map_err(|e| DialogError::Llm(format!("the GGUF has no usable chat template: {e}")))?;
-        let n_batch = 512u32;
-        let params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(config.context_tokens.max(256)))
-            .with_n_batch(n_batch)
-            .with_n_threads(config.threads.max(1) as i32)
-            .with_n_threads_batch(config.threads.max(1) as i32);
-        let ctx = model
-            .new_context(backend, params)
-            .map_err(|e| DialogError::Llm(format!("creating a llama.cpp context: {e}")))?;
-        Ok(Engine {
-            model: &model,
-            ctx,
-            template,
-            cached: Vec::new(),
-            batch: LlamaBatch::new(n_batch as usize, 1),
-            n_batch: n_batch as usize,
-        })
-    })();
-    let mut engine = match engine {
+    let mut engine = match Engine::new(backend, &model, &config) {
         Ok(e) => {
-            let _ = ready.send(Ok(()));
+            let _ = ready.send(Ok(e.n_ctx));
             e
         }
         Err(e) => {
@@ -183,178 +186,554 @@ fn worker(config: LlmConfig, jobs: Receiver<Job>, ready: SyncSender<Result<(), D
             return;
         }
     };
-    tracing::info!(model = %config.model_path.display(), threads = config.threads, "LLM worker ready");
-    for job in jobs {
-        let events = job.events.clone();
-        let result = engine.run(&job);
-        if result.is_err() {
-            // The KV cache may be half-written: forget it rather than trust it.
-            engine.cached.clear();
-            engine.ctx.clear_kv_cache();
+    tracing::info!(
+        model = %config.model_path.display(),
+        threads = config.threads,
+        sequences = engine.slots.len(),
+        "LLM worker ready"
+    );
+    engine.serve(&jobs);
+}
+
+/// One llama.cpp sequence: the tokens its KV cells hold and, while busy, the request using it.
+struct Slot {
+    seq: i32,
+    /// Tokens whose keys and values this sequence holds, at positions `0..len`.
+    cached: Vec<LlamaToken>,
+    /// Engine step at which the slot was last busy; the least recent idle slot is reused first.
+    last_used: u64,
+    active: Option<Active>,
+}
+
+/// A request being served by a slot.
+struct Active {
+    job: Job,
+    prompt: Vec<LlamaToken>,
+    sampler: LlamaSampler,
+    out: GenerationOutput,
+    /// Sampled but not yet decoded; goes into the next batch. `None` while the prompt is fed.
+    next: Option<LlamaToken>,
+    /// Bytes of a UTF-8 character split across tokens.
+    pending: Vec<u8>,
+    /// Bytes of `out.text` already handed to the caller.
+    sent: usize,
+}
+
+impl Active {
+    /// Cells this request may occupy: its prompt and every token it may generate.
+    fn reserved(&self) -> usize {
+        self.prompt.len() + self.job.request.max_tokens as usize
+    }
+
+    /// Takes a sampled token: streams its text, and says why the request ends, if it does.
+    fn take(&mut self, token: LlamaToken, model: &LlamaModel) -> Option<StopReason> {
+        let vocab = model.vocab();
+        let request = &self.job.request;
+        if self.out.generated_tokens == 0 {
+            self.out.first_token_ms = ms_since(self.job.submitted);
         }
-        let _ = events.send(Event::Done(result));
+        if vocab.is_eog(token) {
+            return Some(StopReason::EndOfTurn);
+        }
+        self.out.generated_tokens += 1;
+        self.pending
+            .extend(vocab.token_to_piece(token, false, None));
+        // Hand out only complete UTF-8; a multi-byte character may span tokens.
+        let valid = match std::str::from_utf8(&self.pending) {
+            Ok(s) => s.len(),
+            Err(e) => e.valid_up_to(),
+        };
+        self.out
+            .text
+            .push_str(&String::from_utf8_lossy(&self.pending[..valid]));
+        self.pending.drain(..valid);
+        let stopped = cut_at_stop(&mut self.out.text, &request.stop);
+        // Never send text a stop string may still claim: hold back its longest prefix.
+        let hold = if stopped {
+            0
+        } else {
+            held_back(&self.out.text, &request.stop)
+        };
+        let safe = floor_char_boundary(&self.out.text, self.out.text.len() - hold);
+        if safe > self.sent {
+            let piece = self.out.text[self.sent..safe].to_string();
+            self.sent = safe;
+            if self.job.events.try_send(Event::Piece(piece)).is_err() {
+                // The caller is gone.
+                return Some(StopReason::Cancelled);
+            }
+        }
+        if stopped {
+            return Some(StopReason::StopString);
+        }
+        if self.out.generated_tokens >= request.max_tokens {
+            return Some(StopReason::MaxTokens);
+        }
+        self.next = Some(token);
+        None
+    }
+
+    /// Sends what is left and the result.
+    fn finish(mut self, reason: StopReason) {
+        self.out.stop_reason = reason;
+        if reason != StopReason::StopString
+            && reason != StopReason::Cancelled
+            && self.sent < self.out.text.len()
+        {
+            let rest = self.out.text[self.sent..].to_string();
+            let _ = self.job.events.try_send(Event::Piece(rest));
+        }
+        self.out.total_ms = ms_since(self.job.submitted);
+        let _ = self.job.events.try_send(Event::Done(Ok(self.out)));
     }
 }
 
-impl Engine<'_> {
-    fn prompt(&self, request: &GenerationRequest) -> Result<String, DialogError> {
+/// What became of a request offered to the engine.
+enum Admission {
+    /// It runs in a slot, or it was answered at once.
+    Taken,
+    /// No slot or too few KV cells now; offer it again after a step.
+    Wait(Job),
+}
+
+/// Tokens one slot put into the current batch.
+struct Planned {
+    slot: usize,
+    tokens: Vec<LlamaToken>,
+    /// Batch index of the logits to sample from, when this step ends the prompt or decodes a
+    /// generated token.
+    logits: Option<i32>,
+}
+
+/// The worker's state: the model, one context, and its sequences.
+struct Engine<'m> {
+    model: &'m LlamaModel,
+    ctx: LlamaContext<'m>,
+    template: LlamaChatTemplate,
+    batch: LlamaBatch<'static>,
+    n_batch: usize,
+    n_ctx: usize,
+    slots: Vec<Slot>,
+    step: u64,
+}
+
+impl<'m> Engine<'m> {
+    fn new(
+        backend: &LlamaBackend,
+        model: &'m LlamaModel,
+        config: &LlmConfig,
+    ) -> Result<Self, DialogError> {
+        let template = model
+            .chat_template(None)
+            .map_err(|e| DialogError::Llm(format!("the GGUF has no usable chat template: {e}")))?;
+        let parallel = config.parallel.clamp(1, 256);
+        let n_batch = config.batch_tokens.max(parallel).max(32);
+        let threads = i32::try_from(config.threads.max(1)).unwrap_or(1);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(config.context_tokens.max(256)))
+            .with_n_batch(n_batch)
+            .with_n_ubatch(n_batch)
+            .with_n_seq_max(parallel)
+            .with_kv_unified(true)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        let ctx = model
+            .new_context(backend, params)
+            .map_err(|e| DialogError::Llm(format!("creating a llama.cpp context: {e}")))?;
+        let slots = (0..parallel as i32)
+            .map(|seq| Slot {
+                seq,
+                cached: Vec::new(),
+                last_used: 0,
+                active: None,
+            })
+            .collect();
+        Ok(Self {
+            model,
+            n_ctx: ctx.n_ctx() as usize,
+            ctx,
+            template,
+            batch: LlamaBatch::new(n_batch as usize, 1),
+            n_batch: n_batch as usize,
+            slots,
+            step: 0,
+        })
+    }
+
+    fn busy(&self) -> usize {
+        self.slots.iter().filter(|s| s.active.is_some()).count()
+    }
+
+    /// Serves requests until every sender is gone and the last request has finished.
+    fn serve(&mut self, jobs: &Receiver<Job>) {
+        let mut waiting = VecDeque::<Job>::new();
+        let mut open = true;
+        loop {
+            if self.busy() == 0 && waiting.is_empty() {
+                if !open {
+                    return;
+                }
+                match jobs.recv() {
+                    Ok(job) => waiting.push_back(job),
+                    Err(_) => return,
+                }
+            }
+            // Take no more from the channel than there are free slots: the rest stay queued
+            // there, so its bound is what callers feel.
+            let free = self.slots.len() - self.busy();
+            while open && waiting.len() < free {
+                match jobs.try_recv() {
+                    Ok(job) => waiting.push_back(job),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => open = false,
+                }
+            }
+            while let Some(job) = waiting.pop_front() {
+                if let Admission::Wait(job) = self.admit(job) {
+                    waiting.push_front(job);
+                    break;
+                }
+            }
+            if self.busy() > 0 {
+                self.step();
+            }
+        }
+    }
+
+    fn tokenize(&self, request: &GenerationRequest) -> Result<Vec<LlamaToken>, DialogError> {
         let chat = request
             .messages
             .iter()
             .map(|m| LlamaChatMessage::new(m.role.as_str().to_string(), m.content.clone()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| DialogError::InvalidRequest(format!("message with a NUL byte: {e}")))?;
-        self.model
+        let prompt = self
+            .model
             .apply_chat_template(&self.template, &chat, true)
-            .map_err(|e| DialogError::Llm(format!("applying the chat template: {e}")))
-    }
-
-    /// Evaluates `tokens` from position `start`, in batches; logits only for the last token.
-    fn eval(&mut self, tokens: &[LlamaToken], start: usize) -> Result<(), DialogError> {
-        let total = tokens.len();
-        let mut pos = start;
-        while pos < total {
-            let end = (pos + self.n_batch).min(total);
-            self.batch.clear();
-            for (i, &t) in tokens[pos..end].iter().enumerate() {
-                let p = pos + i;
-                self.batch
-                    .add(t, p as i32, &[0], p + 1 == total)
-                    .map_err(|e| DialogError::Llm(format!("batch: {e}")))?;
-            }
-            self.ctx
-                .decode(&mut self.batch)
-                .map_err(|e| DialogError::Llm(format!("decode: {e}")))?;
-            pos = end;
-        }
-        Ok(())
-    }
-
-    fn run(&mut self, job: &Job) -> Result<GenerationOutput, DialogError> {
-        let started = Instant::now();
-        let request = &job.request;
-        let prompt = self.prompt(request)?;
+            .map_err(|e| DialogError::Llm(format!("applying the chat template: {e}")))?;
         let tokens = self.model.vocab().tokenize(prompt.as_bytes(), false, true);
-        let n_ctx = self.ctx.n_ctx() as usize;
-        if tokens.len() + request.max_tokens as usize > n_ctx {
-            return Err(DialogError::InvalidRequest(format!(
-                "prompt of {} tokens plus {} new ones exceeds the {n_ctx}-token context",
-                tokens.len(),
-                request.max_tokens
-            )));
+        if tokens.is_empty() {
+            return Err(DialogError::InvalidRequest("the prompt is empty".into()));
         }
-        // Reuse the longest common prefix with what is already in the KV cache; keep at least
-        // one token to evaluate so there are fresh logits.
-        let common = self
-            .cached
-            .iter()
-            .zip(&tokens)
-            .take_while(|(a, b)| a == b)
-            .count();
-        let reuse = common.min(tokens.len().saturating_sub(1));
-        self.ctx
-            .kv_cache_seq_rm(0, Some(reuse as u32), None)
-            .map_err(|e| DialogError::Llm(format!("kv cache: {e}")))?;
-        self.cached.truncate(reuse);
-        self.eval(&tokens, reuse)?;
-        self.cached = tokens.clone();
+        Ok(tokens)
+    }
 
-        let mut sampler = self.sampler(request)?;
-        let mut out = GenerationOutput {
-            text: String::new(),
-            stop_reason: StopReason::MaxTokens,
-            prompt_tokens: tokens.len() as u32,
-            cached_prompt_tokens: reuse as u32,
-            generated_tokens: 0,
-            first_token_ms: 0.0,
-            total_ms: 0.0,
+    /// Starts `job` in a free slot, answers it at once, or hands it back to wait.
+    fn admit(&mut self, job: Job) -> Admission {
+        if job.cancel.is_cancelled() {
+            let out = job.empty_output(StopReason::Cancelled, 0);
+            job.answer(Ok(out));
+            return Admission::Taken;
+        }
+        let tokens = match self.tokenize(&job.request) {
+            Ok(t) => t,
+            Err(e) => {
+                job.answer(Err(e));
+                return Admission::Taken;
+            }
         };
-        let mut pending = Vec::<u8>::new();
-        let mut sent = 0usize;
-        let vocab = self.model.vocab();
-        let mut pos = tokens.len();
-        while out.generated_tokens < request.max_tokens {
-            if job.cancel.is_cancelled() {
-                out.stop_reason = StopReason::Cancelled;
+        let need = tokens.len() + job.request.max_tokens as usize;
+        if need > self.n_ctx {
+            let e = DialogError::InvalidRequest(format!(
+                "prompt of {} tokens plus {} new ones exceeds the {}-token context \
+                 (raise llm.context_tokens or lower max_tokens)",
+                tokens.len(),
+                job.request.max_tokens,
+                self.n_ctx
+            ));
+            job.answer(Err(e));
+            return Admission::Taken;
+        }
+        if job.request.max_tokens == 0 {
+            let out = job.empty_output(StopReason::MaxTokens, tokens.len());
+            job.answer(Ok(out));
+            return Admission::Taken;
+        }
+        let reserved: usize = self
+            .slots
+            .iter()
+            .filter_map(|s| s.active.as_ref().map(Active::reserved))
+            .sum();
+        // The idle slot that already holds most of this prompt (the call's previous turn), else
+        // the least recently used one.
+        let target = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.active.is_none())
+            .max_by_key(|(_, s)| (common_prefix(&s.cached, &tokens), u64::MAX - s.last_used))
+            .map(|(i, _)| i);
+        let Some(target) = target else {
+            return Admission::Wait(job);
+        };
+        if reserved + need > self.n_ctx {
+            // Only running requests hold these cells, and they will finish.
+            return Admission::Wait(job);
+        }
+        // Free idle sequences' cells, least recently used first, until this request fits.
+        let mut idle: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| i != target && self.slots[i].active.is_none())
+            .filter(|&i| !self.slots[i].cached.is_empty())
+            .collect();
+        idle.sort_by_key(|&i| self.slots[i].last_used);
+        let mut kept: usize = idle.iter().map(|&i| self.slots[i].cached.len()).sum();
+        for i in idle {
+            if reserved + need + kept <= self.n_ctx {
                 break;
             }
-            // `sample` also accepts the token into the chain (grammar state, penalties).
-            let token = sampler.sample(&self.ctx, self.batch.n_tokens() - 1);
-            if out.generated_tokens == 0 {
-                out.first_token_ms = started.elapsed().as_secs_f64() * 1e3;
+            kept -= self.slots[i].cached.len();
+            self.forget(i);
+        }
+        let sampler = match sampler(self.model, &job.request) {
+            Ok(s) => s,
+            Err(e) => {
+                job.answer(Err(e));
+                return Admission::Taken;
             }
-            if vocab.is_eog(token) {
-                out.stop_reason = StopReason::EndOfTurn;
-                break;
+        };
+        let reused = match self.reuse_prefix(target, &tokens) {
+            Ok(n) => n,
+            Err(e) => {
+                self.forget(target);
+                job.answer(Err(e));
+                return Admission::Taken;
             }
-            out.generated_tokens += 1;
-            pending.extend(vocab.token_to_piece(token, false, None));
-            // Hand out only complete UTF-8; a multi-byte character may span tokens.
-            let valid = match std::str::from_utf8(&pending) {
-                Ok(s) => s.len(),
-                Err(e) => e.valid_up_to(),
-            };
-            out.text
-                .push_str(&String::from_utf8_lossy(&pending[..valid]));
-            pending.drain(..valid);
-            let stopped = cut_at_stop(&mut out.text, &request.stop);
-            // Never send text a stop string may still claim: hold back its longest prefix.
-            let hold = if stopped {
-                0
-            } else {
-                held_back(&out.text, &request.stop)
-            };
-            let safe = floor_char_boundary(&out.text, out.text.len() - hold);
-            if safe > sent {
-                let piece = out.text[sent..safe].to_string();
-                sent = safe;
-                if job.events.send(Event::Piece(piece)).is_err() {
-                    out.stop_reason = StopReason::Cancelled;
-                    break;
+        };
+        tracing::debug!(
+            seq = self.slots[target].seq,
+            prompt = tokens.len(),
+            reused,
+            "LLM request admitted"
+        );
+        let mut out = job.empty_output(StopReason::MaxTokens, tokens.len());
+        out.cached_prompt_tokens = reused as u32;
+        self.slots[target].active = Some(Active {
+            job,
+            prompt: tokens,
+            sampler,
+            out,
+            next: None,
+            pending: Vec::new(),
+            sent: 0,
+        });
+        Admission::Taken
+    }
+
+    /// Makes slot `target` hold the longest evaluated prefix of `tokens` found in any sequence,
+    /// keeping at least the last prompt token to evaluate (its logits start the reply). Returns
+    /// how many prompt tokens are reused.
+    fn reuse_prefix(&mut self, target: usize, tokens: &[LlamaToken]) -> Result<usize, DialogError> {
+        let limit = tokens.len() - 1;
+        let own = common_prefix(&self.slots[target].cached, tokens).min(limit);
+        let donor = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != target)
+            .map(|(i, s)| (common_prefix(&s.cached, tokens).min(limit), i))
+            .max();
+        let kv = |e| DialogError::Llm(format!("KV cache: {e}"));
+        let seq = self.slots[target].seq;
+        match donor {
+            Some((shared, donor)) if shared > own => {
+                let from = self.slots[donor].seq;
+                self.ctx.kv_cache_seq_rm(seq, None, None).map_err(kv)?;
+                // Same cells, one more sequence id on them: nothing is recomputed or copied.
+                self.ctx
+                    .kv_cache_seq_cp(from, seq, Some(0), Some(shared as u32))
+                    .map_err(kv)?;
+                self.slots[target].cached = tokens[..shared].to_vec();
+                Ok(shared)
+            }
+            _ => {
+                self.ctx
+                    .kv_cache_seq_rm(seq, Some(own as u32), None)
+                    .map_err(kv)?;
+                self.slots[target].cached.truncate(own);
+                Ok(own)
+            }
+        }
+    }
+
+    /// Drops what slot `i` holds in the KV cache.
+    fn forget(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        slot.cached.clear();
+        if let Err(e) = self.ctx.kv_cache_seq_rm(slot.seq, None, None) {
+            tracing::warn!(seq = slot.seq, "clearing an LLM sequence failed: {e}");
+        }
+    }
+
+    fn finish(&mut self, i: usize, reason: StopReason) {
+        let slot = &mut self.slots[i];
+        slot.last_used = self.step;
+        if let Some(active) = slot.active.take() {
+            active.finish(reason);
+        }
+    }
+
+    fn fail(&mut self, i: usize, error: DialogError) {
+        self.slots[i].last_used = self.step;
+        if let Some(active) = self.slots[i].active.take() {
+            active.job.answer(Err(error));
+        }
+        // The sequence may be half-written: forget it rather than trust it.
+        self.forget(i);
+    }
+
+    /// One decode: the next token of every generating sequence and prompt chunks of the others,
+    /// then one sampled token for each sequence whose logits are ready.
+    fn step(&mut self) {
+        self.step += 1;
+        for i in 0..self.slots.len() {
+            if self.slots[i]
+                .active
+                .as_ref()
+                .is_some_and(|a| a.job.cancel.is_cancelled())
+            {
+                self.finish(i, StopReason::Cancelled);
+            }
+        }
+        let plan = match self.fill_batch() {
+            Ok(plan) => plan,
+            Err(e) => {
+                // Only a bug in the batch arithmetic gets here; fail every running request.
+                for i in 0..self.slots.len() {
+                    if self.slots[i].active.is_some() {
+                        self.fail(i, DialogError::Llm(format!("batch: {e}")));
+                    }
+                }
+                return;
+            }
+        };
+        if plan.is_empty() {
+            return;
+        }
+        let mut decoded = self.ctx.decode(&mut self.batch);
+        if matches!(decoded, Err(DecodeError::NoKvCacheSlot)) {
+            // Idle sequences kept for later turns hold the cells: free them and retry once.
+            // A failed slot search leaves the cache as it was.
+            for i in 0..self.slots.len() {
+                if self.slots[i].active.is_none() && !self.slots[i].cached.is_empty() {
+                    self.forget(i);
                 }
             }
-            if stopped {
-                out.stop_reason = StopReason::StopString;
-                break;
+            decoded = self.ctx.decode(&mut self.batch);
+        }
+        if let Err(e) = decoded {
+            for p in plan {
+                self.fail(p.slot, DialogError::Llm(format!("decode: {e}")));
             }
-            self.batch.clear();
-            self.batch
-                .add(token, pos as i32, &[0], true)
-                .map_err(|e| DialogError::Llm(format!("batch: {e}")))?;
-            self.ctx
-                .decode(&mut self.batch)
-                .map_err(|e| DialogError::Llm(format!("decode: {e}")))?;
-            self.cached.push(token);
-            pos += 1;
+            return;
         }
-        if out.stop_reason != StopReason::StopString
-            && out.stop_reason != StopReason::Cancelled
-            && sent < out.text.len()
-        {
-            let _ = job.events.send(Event::Piece(out.text[sent..].to_string()));
+        for p in plan {
+            let slot = &mut self.slots[p.slot];
+            slot.cached.extend_from_slice(&p.tokens);
+            let Some(idx) = p.logits else { continue };
+            let Some(active) = slot.active.as_mut() else {
+                continue;
+            };
+            // Checked again after the decode, so a barge-in during it costs no further token.
+            let reason = if active.job.cancel.is_cancelled() {
+                Some(StopReason::Cancelled)
+            } else {
+                // `sample` also accepts the token into the chain (grammar state).
+                let token = active.sampler.sample(&self.ctx, idx);
+                active.take(token, self.model)
+            };
+            if let Some(reason) = reason {
+                self.finish(p.slot, reason);
+            }
         }
-        out.total_ms = started.elapsed().as_secs_f64() * 1e3;
-        Ok(out)
     }
 
-    fn sampler(&self, request: &GenerationRequest) -> Result<LlamaSampler, DialogError> {
-        let mut chain = Vec::new();
-        if let Some(grammar) = &request.grammar {
-            chain.push(
-                LlamaSampler::grammar(self.model, grammar, "root")
-                    .map_err(|e| DialogError::InvalidRequest(format!("GBNF grammar: {e}")))?,
-            );
+    /// Puts this step's tokens into the batch: first one token per generating sequence (they
+    /// must not wait), then prompt tokens, oldest request first, while there is room.
+    fn fill_batch(&mut self) -> Result<Vec<Planned>, llama_cpp_2::llama_batch::BatchAddError> {
+        self.batch.clear();
+        let mut plan = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let Some(token) = slot.active.as_mut().and_then(|a| a.next.take()) else {
+                continue;
+            };
+            self.batch
+                .add(token, slot.cached.len() as i32, &[slot.seq], true)?;
+            plan.push(Planned {
+                slot: i,
+                tokens: vec![token],
+                logits: Some(self.batch.n_tokens() - 1),
+            });
         }
-        if request.temperature <= 0.0 {
-            chain.push(LlamaSampler::greedy());
-        } else {
-            chain.push(LlamaSampler::top_k(40));
-            chain.push(LlamaSampler::top_p(0.95, 1));
-            chain.push(LlamaSampler::temp(request.temperature));
-            chain.push(LlamaSampler::dist(request.seed));
+        let mut feeding: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| {
+                let slot = &self.slots[i];
+                slot.active
+                    .as_ref()
+                    .is_some_and(|a| slot.cached.len() < a.prompt.len())
+            })
+            .collect();
+        feeding.sort_by_key(|&i| self.slots[i].active.as_ref().map(|a| a.job.submitted));
+        for i in feeding {
+            let room = self.n_batch - self.batch.n_tokens() as usize;
+            if room == 0 {
+                break;
+            }
+            let slot = &self.slots[i];
+            let Some(active) = slot.active.as_ref() else {
+                continue;
+            };
+            let done = slot.cached.len();
+            let end = (done + room).min(active.prompt.len());
+            for (pos, &token) in active.prompt.iter().enumerate().take(end).skip(done) {
+                self.batch.add(
+                    token,
+                    pos as i32,
+                    &[slot.seq],
+                    pos + 1 == active.prompt.len(),
+                )?;
+            }
+            plan.push(Planned {
+                slot: i,
+                tokens: active.prompt[done..end].to_vec(),
+                logits: (end == active.prompt.len()).then(|| self.batch.n_tokens() - 1),
+            });
         }
-        Ok(LlamaSampler::chain_simple(chain))
+        Ok(plan)
     }
+}
+
+/// The sampler chain of one request; each sequence has its own (grammar state, random draw).
+fn sampler(model: &LlamaModel, request: &GenerationRequest) -> Result<LlamaSampler, DialogError> {
+    let mut chain = Vec::new();
+    if let Some(grammar) = &request.grammar {
+        chain.push(
+            LlamaSampler::grammar(model, grammar, "root")
+                .map_err(|e| DialogError::InvalidRequest(format!("GBNF grammar: {e}")))?,
+        );
+    }
+    if request.temperature <= 0.0 {
+        chain.push(LlamaSampler::greedy());
+    } else {
+        if request.top_k > 0 {
+            chain.push(LlamaSampler::top_k(
+                i32::try_from(request.top_k).unwrap_or(i32::MAX),
+            ));
+        }
+        if request.top_p < 1.0 {
+            chain.push(LlamaSampler::top_p(request.top_p, 1));
+        }
+        chain.push(LlamaSampler::temp(request.temperature));
+        chain.push(LlamaSampler::dist(request.seed));
+    }
+    Ok(LlamaSampler::chain_simple(chain))
+}
+
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
 }
 
 /// Length of the longest suffix of `text` that is a proper prefix of a stop string.
@@ -388,5 +767,13 @@ mod tests {
         let stop = vec!["\nUser:".to_string()];
         assert_eq!(held_back("Hello\nUs", &stop), 3);
         assert_eq!(held_back("Hello", &stop), 0);
+    }
+
+    #[test]
+    fn common_prefix_counts_equal_leading_tokens() {
+        let t = |v: &[i32]| v.iter().map(|&i| LlamaToken(i)).collect::<Vec<_>>();
+        assert_eq!(common_prefix(&t(&[1, 2, 3]), &t(&[1, 2, 4, 5])), 2);
+        assert_eq!(common_prefix(&t(&[]), &t(&[1])), 0);
+        assert_eq!(common_prefix(&t(&[1, 2]), &t(&[1, 2])), 2);
     }
 }

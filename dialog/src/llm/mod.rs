@@ -1,10 +1,10 @@
 //! The language model engine: chat messages in, tokens streamed out, cancellable between tokens.
-//! [`llama::LlamaCppModel`] runs a GGUF on llama.cpp; [`FakeLlm`] is a deterministic stand-in
-//! for unit tests.
+//! [`llama::LlamaCppModel`] runs a GGUF on llama.cpp, decoding concurrent calls together in one
+//! batch; [`FakeLlm`] is a deterministic stand-in for unit tests.
 
 pub mod llama;
 
-use crate::DialogError;
+use crate::{DialogError, LlmConfig};
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
 use tokio_util::sync::CancellationToken;
@@ -49,6 +49,10 @@ pub struct GenerationRequest {
     pub max_tokens: u32,
     /// 0 → greedy.
     pub temperature: f32,
+    /// Top-k cut before sampling (0 keeps every token); unused when greedy.
+    pub top_k: u32,
+    /// Nucleus cut before sampling (1.0 keeps every token); unused when greedy.
+    pub top_p: f32,
     pub seed: u32,
     /// Generation stops before any of these strings; they are not part of the output.
     pub stop: Vec<String>,
@@ -57,12 +61,20 @@ pub struct GenerationRequest {
 }
 
 impl GenerationRequest {
+    /// A request with the default sampling of [`LlmConfig::default`] (greedy, 64 tokens).
     pub fn new(messages: Vec<ChatMessage>) -> Self {
+        Self::configured(messages, &LlmConfig::default())
+    }
+
+    /// A request with the sampling and `max_tokens` the configuration sets.
+    pub fn configured(messages: Vec<ChatMessage>, config: &LlmConfig) -> Self {
         Self {
             messages,
-            max_tokens: 64,
-            temperature: 0.0,
-            seed: 42,
+            max_tokens: config.max_tokens,
+            temperature: config.temperature,
+            top_k: config.top_k,
+            top_p: config.top_p,
+            seed: config.seed,
             stop: Vec::new(),
             grammar: None,
         }
@@ -88,10 +100,13 @@ pub struct GenerationOutput {
     pub text: String,
     pub stop_reason: StopReason,
     pub prompt_tokens: u32,
-    /// Prompt tokens whose evaluation was reused from the previous request (shared prefix).
+    /// Prompt tokens whose evaluation was reused from the KV cache (a prefix shared with an
+    /// earlier or concurrent request: the system prompt, or the call's previous turns).
     pub cached_prompt_tokens: u32,
     pub generated_tokens: u32,
+    /// From submission (time queued for the engine included) to the first sampled token.
     pub first_token_ms: f64,
+    /// From submission to the end of the generation.
     pub total_ms: f64,
 }
 
@@ -100,8 +115,9 @@ pub trait LanguageModel: Send + Sync {
     /// Short name of the loaded model (file stem), for logs and reports.
     fn name(&self) -> &str;
     /// Generates a reply, handing each new piece of text to `on_token` as it is decoded. Blocks
-    /// the calling thread: run it on a dedicated thread or `spawn_blocking`. Stops within one
-    /// token when `cancel` fires or `on_token` returns `Break`.
+    /// the calling thread: run it on a dedicated thread or `spawn_blocking`. Calls from several
+    /// threads at once are served concurrently. Stops within one token when `cancel` fires or
+    /// `on_token` returns `Break`.
     fn generate(
         &self,
         request: &GenerationRequest,

@@ -1,5 +1,22 @@
 //! Natural-language understanding of one caller turn: intent, sentiment and keywords, in English
 //! and Mandarin. Fast (≤ 20 ms) and deterministic; the policy acts only on what this returns.
+//!
+//! [`NluEngine`] is the real implementation (trained classifiers in `data/nlu/`, retrained with
+//! `cargo run -p dialog --example train_nlu`), [`FakeNlu`] the rule-based stand-in for tests.
+//! The labelled turns and the label guide are in `data/nlu/` (see its README).
+
+pub mod classifier;
+pub mod data;
+pub mod engine;
+pub mod fake;
+pub mod features;
+pub mod lexicon;
+pub mod model;
+pub mod text;
+pub mod time;
+
+pub use engine::NluEngine;
+pub use fake::FakeNlu;
 
 use crate::DialogError;
 use retrieval::Language;
@@ -81,6 +98,48 @@ pub struct Keyword {
     pub negated: bool,
 }
 
+/// A day the caller referred to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayRef {
+    Today,
+    Tomorrow,
+    /// 后天, "the day after tomorrow".
+    DayAfterTomorrow,
+    /// A weekday, 1 = Monday … 7 = Sunday ("on Friday", 周五, 星期五).
+    Weekday(u8),
+    /// "At the weekend", 周末.
+    Weekend,
+    /// "Next week", 下周 (no day given).
+    NextWeek,
+}
+
+/// A part of the day the caller referred to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartOfDay {
+    Morning,
+    Noon,
+    Afternoon,
+    Evening,
+}
+
+/// A time expression found in the turn. Every part is optional: "later" has none but
+/// `after_minutes`, "tomorrow" has only `day`, "at 3" only `hour`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeMention {
+    /// The words of the turn that matched.
+    pub matched: String,
+    pub day: Option<DayRef>,
+    pub part_of_day: Option<PartOfDay>,
+    /// Clock time on a 24 h clock (a bare "3" or 三点 is read as 15:00 unless the caller said
+    /// morning / 上午: calls happen in business hours).
+    pub hour: Option<u8>,
+    pub minute: Option<u8>,
+    /// "In an hour", "in 20 minutes", 半小时后: minutes from now.
+    pub after_minutes: Option<u32>,
+}
+
 /// Everything NLU says about one turn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NluResult {
@@ -90,6 +149,9 @@ pub struct NluResult {
     pub sentiment: Sentiment,
     pub keywords: Vec<Keyword>,
     pub language: Language,
+    /// Times the caller named ("tomorrow at 3", 明天下午三点), in order of appearance; the
+    /// policy books a callback from the first one.
+    pub times: Vec<TimeMention>,
 }
 
 impl NluResult {

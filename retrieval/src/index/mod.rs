@@ -4,6 +4,8 @@
 //! cluster through qdrant-client. Both pass the same contract tests.
 
 pub mod embedded;
+pub mod lexical;
+mod log;
 pub mod qdrant;
 
 use crate::RetrievalError;
@@ -86,5 +88,62 @@ pub(crate) fn check_dim(want: usize, got: usize) -> Result<(), RetrievalError> {
         Ok(())
     } else {
         Err(RetrievalError::Dimension { want, got })
+    }
+}
+
+/// Reciprocal rank fusion: merges ranked lists (dense and lexical) by `Σ 1 / (60 + rank)`, so
+/// a snippet found by both rises and neither score scale has to be calibrated against the
+/// other. Returns at most `k` hits; a hit's `score` becomes its fused score.
+pub fn reciprocal_rank_fusion(lists: &[Vec<Hit>], k: usize) -> Vec<Hit> {
+    const K0: f32 = 60.0;
+    let mut fused: Vec<Hit> = Vec::new();
+    let mut at: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    for list in lists {
+        for (rank, hit) in list.iter().enumerate() {
+            let add = 1.0 / (K0 + rank as f32 + 1.0);
+            match at.get(&hit.id) {
+                Some(&i) => fused[i].score += add,
+                None => {
+                    at.insert(hit.id, fused.len());
+                    fused.push(Hit {
+                        score: add,
+                        ..hit.clone()
+                    });
+                }
+            }
+        }
+    }
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+    fused.truncate(k);
+    fused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(id: u64) -> Hit {
+        Hit {
+            id,
+            score: 0.0,
+            payload: Payload {
+                customer_id: None,
+                campaign_id: None,
+                kind: "knowledge".into(),
+                text: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn fusion_prefers_what_both_lists_found() {
+        let dense = vec![hit(1), hit(2), hit(3)];
+        let lexical = vec![hit(3), hit(4)];
+        let ids: Vec<u64> = reciprocal_rank_fusion(&[dense, lexical], 3)
+            .iter()
+            .map(|h| h.id)
+            .collect();
+        // 3 is in both lists; 2 and 4 tie at second place of one list, the lower id first.
+        assert_eq!(ids, vec![3, 1, 2]);
     }
 }

@@ -6,6 +6,13 @@ pub mod whisper;
 use crate::{Language, VoiceError};
 use serde::{Deserialize, Serialize};
 
+/// Traditional Chinese characters converted to simplified; everything else unchanged. Whisper
+/// often writes Mandarin in traditional characters even with the language forced to zh, and the
+/// calls are mainland (zh-CN), so every Chinese transcript goes through this.
+pub fn to_simplified(text: &str) -> String {
+    fast2s::convert(text)
+}
+
 /// Options for one recognition stream (one call, or one utterance of it).
 #[derive(Debug, Clone, Default)]
 pub struct AsrOptions {
@@ -107,5 +114,20 @@ impl AsrStream for FakeAsrStream {
             avg_logprob: -0.1,
             no_speech_prob: 0.0,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_simplified;
+
+    #[test]
+    fn traditional_chinese_becomes_simplified() {
+        assert_eq!(
+            to_simplified("我對這個不感興趣，請不要再打電話了。"),
+            "我对这个不感兴趣，请不要再打电话了。"
+        );
+        assert_eq!(to_simplified("我对这个不感兴趣"), "我对这个不感兴趣");
+        assert_eq!(to_simplified("Call me at 6:30."), "Call me at 6:30.");
     }
 }

@@ -1,10 +1,11 @@
 //! Text to speech: synthesizes text and hands audio out in 20 ms frames as it is produced, so
 //! playback starts before the whole reply is spoken; a cancellation token stops it within one
-//! frame (barge-in). [`piper`] (English) and [`espeak`] (Mandarin) are the real engines;
-//! [`FakeTts`] is for unit tests.
+//! frame (barge-in). [`piper`] (English) and [`zh_fastspeech`] (Mandarin, neural) are the real
+//! engines, with [`espeak`] as the Mandarin fallback; [`FakeTts`] is for unit tests.
 
 pub mod espeak;
 pub mod piper;
+pub mod zh_fastspeech;
 
 use crate::audio::AudioChunk;
 use crate::{Language, VoiceError};

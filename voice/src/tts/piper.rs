@@ -44,6 +44,8 @@ pub struct PiperTts {
     /// espeak-ng voice the model was trained with (from the `.onnx.json`), e.g. `en-us`.
     espeak_voice: String,
     sample_rate: u32,
+    /// VITS sampling noise (`noise_scale`, `noise_w`); `None` keeps the voice's own defaults.
+    sampling_noise: Option<(f32, f32)>,
 }
 
 impl std::fmt::Debug for PiperTts {
@@ -107,7 +109,17 @@ impl PiperTts {
             voice: Mutex::new(piper_rs::Piper::from_session(session, model_config)),
             espeak_voice,
             sample_rate,
+            sampling_noise: None,
         })
+    }
+
+    /// Sets VITS's sampling noise (`noise_scale` for the audio, `noise_w` for phoneme durations)
+    /// instead of the voice's defaults from its `.onnx.json`. The model draws random numbers on
+    /// every run, so only zero for both makes synthesis repeatable (the test-corpus generator
+    /// needs that); the speech is then a little flatter.
+    pub fn with_sampling_noise(mut self, noise_scale: f32, noise_w: f32) -> Self {
+        self.sampling_noise = Some((noise_scale, noise_w));
+        self
     }
 
     /// One sentence to 16-bit PCM at [`TextToSpeech::sample_rate`]; empty when the sentence has
@@ -127,7 +139,14 @@ impl PiperTts {
             .lock()
             // A panic inside an earlier inference leaves no half-updated state behind.
             .unwrap_or_else(PoisonError::into_inner)
-            .create(&phonemes, true, None, None, None, None)
+            .create(
+                &phonemes,
+                true,
+                None,
+                None,
+                self.sampling_noise.map(|(scale, _)| scale),
+                self.sampling_noise.map(|(_, w)| w),
+            )
             .map_err(|e| VoiceError::engine(ENGINE, e))?;
         Ok(f32_to_pcm(&samples))
     }
@@ -163,7 +182,7 @@ impl TextToSpeech for PiperTts {
 
 /// Loads onnxruntime from `lib` once per process. The file is checked first: ort rc.12 was seen
 /// to hang, not fail, when the library is missing.
-fn init_onnxruntime(lib: &Path) -> Result<(), VoiceError> {
+pub(super) fn init_onnxruntime(lib: &Path) -> Result<(), VoiceError> {
     require_file(lib)?;
     let lib = lib.canonicalize()?;
     let loaded = ORT_LIB.get_or_init(|| {

@@ -22,7 +22,7 @@ use decode::{DecodeRequest, Decoded};
 use decoder::TextDecoder;
 use mel::{LogMel, HOP_LENGTH, SAMPLE_RATE};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 use tokens::WhisperTokenizer;
 
 /// Longest window Whisper takes at once: 30 s.
@@ -36,8 +36,14 @@ const LOGPROB_THRESHOLD: f32 = -1.0;
 /// A window whose no-speech probability is above this is silence whatever its confidence
 /// (silence decodes to a confident "you" with no-speech 0.91).
 const NO_SPEECH_ALONE_THRESHOLD: f32 = 0.8;
+/// A window whose no-speech probability is above this *and* whose average log-probability is
+/// below [`VERY_LOW_LOGPROB`] is silence too: mains hum over a phone line decoded to "and"
+/// (no-speech 0.59, log-probability -2.88). On the ASR corpus every speech clip this rule
+/// would drop was already wrong (espeak-ng voices in noise).
+const NO_SPEECH_WEAK_THRESHOLD: f32 = 0.5;
+const VERY_LOW_LOGPROB: f32 = -2.0;
 /// Default spacing of partial results during `push`.
-const DEFAULT_PARTIAL_INTERVAL_MS: u32 = 500;
+pub(crate) const DEFAULT_PARTIAL_INTERVAL_MS: u32 = 500;
 /// Mel frames (10 ms each) of Whisper's zero padding appended after the audio before the
 /// encoder. 0.3 s gave the lowest WER on tests/data for both checkpoints (swept 0–1 s and the
 /// full 30 s); the differences were one or two words, so this is a mild preference.
@@ -162,9 +168,11 @@ impl WhisperAsr {
         })
     }
 
-    /// Loads the checkpoint `size` from the configured models folder with `asr_threads`.
+    /// Loads the checkpoint `size` from the configured models folder with `asr_threads` and
+    /// `asr_partial_interval_ms`.
     pub fn from_config(config: &VoiceConfig, size: WhisperSize) -> Result<Self, VoiceError> {
-        Self::load(&config.whisper_dir(size), config.asr_threads)
+        Ok(Self::load(&config.whisper_dir(size), config.asr_threads)?
+            .with_partial_interval_ms(config.asr_partial_interval_ms))
     }
 
     /// How much new audio a stream waits for before it re-decodes and reports a partial.
@@ -213,7 +221,11 @@ impl WhisperAsr {
         let mut stats = DecodeStats::default();
         let windows = pcm
             .chunks(WINDOW_SAMPLES)
-            .map(|w| self.shared.decode_window(w, options, decoding, &mut stats))
+            .map(|w| {
+                self.shared
+                    .decode_window(w, options, decoding, Turn::Wait, &mut stats)
+                    .and_then(waited)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((self.shared.merge(&windows, options.language, true), stats))
     }
@@ -247,6 +259,22 @@ enum Decoding<'a> {
     Reference,
 }
 
+/// What a decode does when another stream is using the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    /// Waits its turn (finals and one-shot transcriptions).
+    Wait,
+    /// Gives up at once (partials: the stream tries again on its next push).
+    Skip,
+}
+
+/// The result of a decode that waited its turn, which always runs.
+fn waited<T>(result: Option<T>) -> Result<T, VoiceError> {
+    result.ok_or_else(|| {
+        VoiceError::engine("whisper", "a decode that waits for the model was skipped")
+    })
+}
+
 /// One decoded window with its text.
 #[derive(Debug, Clone)]
 struct WindowResult {
@@ -255,14 +283,16 @@ struct WindowResult {
 }
 
 impl Shared {
-    /// Decodes one window of at most 30 s.
+    /// Decodes one window of at most 30 s; `None` when `turn` is [`Turn::Skip`] and another
+    /// stream holds the model.
     fn decode_window(
         &self,
         pcm: &[i16],
         options: &AsrOptions,
         decoding: Decoding<'_>,
+        turn: Turn,
         stats: &mut DecodeStats,
-    ) -> Result<WindowResult, VoiceError> {
+    ) -> Result<Option<WindowResult>, VoiceError> {
         let sot_sequence = self.tokenizer.sot_sequence(options.language)?;
         if pcm.len() < MIN_SAMPLES {
             let decoded = Decoded {
@@ -273,10 +303,10 @@ impl Shared {
                 passes: 0,
                 draft_accepted: 0,
             };
-            return Ok(WindowResult {
+            return Ok(Some(WindowResult {
                 text: String::new(),
                 decoded,
-            });
+            }));
         }
         let max_prompt = self.dims.n_text_ctx / 2 - 1;
         let mut prefix = self
@@ -291,10 +321,12 @@ impl Shared {
             .next_multiple_of(2)
             .min(2 * self.dims.n_audio_ctx);
 
-        let mut engine = self
-            .engine
-            .lock()
-            .map_err(|_| VoiceError::engine("whisper", "model lock poisoned by a panic"))?;
+        let mut engine = match (self.engine.try_lock(), turn) {
+            (Ok(engine), _) => engine,
+            (Err(TryLockError::WouldBlock), Turn::Skip) => return Ok(None),
+            (Err(TryLockError::WouldBlock), Turn::Wait) => self.engine.lock().map_err(poisoned)?,
+            (Err(TryLockError::Poisoned(_)), _) => return Err(poisoned(())),
+        };
         let engine = &mut *engine;
         let mut samples = std::mem::take(&mut engine.samples);
         samples.clear();
@@ -353,7 +385,7 @@ impl Shared {
             looped = decoded.looped,
             "whisper window decoded"
         );
-        Ok(WindowResult { text, decoded })
+        Ok(Some(WindowResult { text, decoded }))
     }
 
     /// Joins windows into one transcript. A window Whisper itself would call silent (high
@@ -371,7 +403,9 @@ impl Shared {
         for w in windows {
             let d = &w.decoded;
             let silent = d.no_speech_prob > NO_SPEECH_ALONE_THRESHOLD
-                || (d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob() < LOGPROB_THRESHOLD);
+                || (d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob() < LOGPROB_THRESHOLD)
+                || (d.no_speech_prob > NO_SPEECH_WEAK_THRESHOLD
+                    && d.avg_logprob() < VERY_LOW_LOGPROB);
             if !silent && !w.text.is_empty() {
                 texts.push(w.text.as_str());
             }
@@ -384,8 +418,13 @@ impl Shared {
         } else {
             sum_logprob / count as f32
         };
+        let text = texts.join(separator);
         Transcript {
-            text: texts.join(separator),
+            text: if language == Language::Chinese {
+                crate::asr::to_simplified(&text)
+            } else {
+                text
+            },
             is_final,
             avg_logprob,
             no_speech_prob,
@@ -403,6 +442,10 @@ impl SpeechToText for WhisperAsr {
 /// previous hypothesis as draft) and reports the stable prefix: the longest common word prefix of
 /// the last two hypotheses (LocalAgreement-2). A partial is never shorter than the one before;
 /// a longer agreement may still revise its words (the final is decoded afresh).
+///
+/// Streams of many calls share one model, which decodes one window at a time. When another
+/// stream holds it, a partial is skipped (the next push tries again), so a busy model costs
+/// partials, never audio or VAD events; a final waits its turn.
 pub struct WhisperStream {
     shared: Arc<Shared>,
     options: AsrOptions,
@@ -442,27 +485,42 @@ impl WhisperStream {
         Decoding::Cached { draft: &self.draft }
     }
 
-    /// Decodes everything pushed so far (finished windows are reused).
-    fn hypothesis(&mut self, is_final: bool) -> Result<Transcript, VoiceError> {
+    /// Decodes everything pushed so far (finished windows are reused). `None` when `turn` is
+    /// [`Turn::Skip`] and the model was busy.
+    fn hypothesis(&mut self, turn: Turn) -> Result<Option<Transcript>, VoiceError> {
         let mut stats = DecodeStats::default();
         let mut windows = self.done_windows.clone();
         if !self.buffer.is_empty() || windows.is_empty() {
-            let w = self.shared.decode_window(
+            let Some(w) = self.shared.decode_window(
                 &self.buffer,
                 &self.options,
                 self.cached(),
+                turn,
                 &mut stats,
-            )?;
+            )?
+            else {
+                return Ok(None);
+            };
             self.draft.clone_from(&w.decoded.tokens);
             windows.push(w);
         }
         self.decoded_len = self.buffer.len();
         self.last_stats = stats;
-        Ok(self.shared.merge(&windows, self.options.language, is_final))
+        let is_final = turn == Turn::Wait;
+        Ok(Some(self.shared.merge(
+            &windows,
+            self.options.language,
+            is_final,
+        )))
     }
 
-    fn partial(&mut self) -> Result<Transcript, VoiceError> {
-        let mut t = self.hypothesis(false)?;
+    /// The stable prefix of a new hypothesis, or `None` when another stream holds the model: a
+    /// partial never waits (it would hold up this stream's audio, and the VAD's barge-in with
+    /// it); the next push tries again.
+    fn partial(&mut self) -> Result<Option<Transcript>, VoiceError> {
+        let Some(mut t) = self.hypothesis(Turn::Skip)? else {
+            return Ok(None);
+        };
         let units = units(&t.text, self.options.language);
         let agreed = common_prefix(&self.last_units, &units);
         if agreed > self.stable.len() {
@@ -470,7 +528,7 @@ impl WhisperStream {
         }
         self.last_units = units;
         t.text = join_units(&self.stable, self.options.language);
-        Ok(t)
+        Ok(Some(t))
     }
 }
 
@@ -499,6 +557,10 @@ fn common_prefix(a: &[String], b: &[String]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
+fn poisoned<T>(_: T) -> VoiceError {
+    VoiceError::engine("whisper", "model lock poisoned by a panic")
+}
+
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -513,12 +575,16 @@ impl AsrStream for WhisperStream {
             rest = later;
             if self.buffer.len() == WINDOW_SAMPLES {
                 let mut stats = DecodeStats::default();
-                let window = self.shared.decode_window(
-                    &self.buffer,
-                    &self.options,
-                    self.cached(),
-                    &mut stats,
-                )?;
+                let window = self
+                    .shared
+                    .decode_window(
+                        &self.buffer,
+                        &self.options,
+                        self.cached(),
+                        Turn::Wait,
+                        &mut stats,
+                    )
+                    .and_then(waited)?;
                 self.last_stats = stats;
                 self.done_windows.push(window);
                 self.buffer.clear();
@@ -527,13 +593,13 @@ impl AsrStream for WhisperStream {
             }
         }
         if self.buffer.len() >= self.decoded_len + self.partial_interval_samples {
-            return self.partial().map(Some);
+            return self.partial();
         }
         Ok(None)
     }
 
     fn finish(&mut self) -> Result<Transcript, VoiceError> {
-        let result = self.hypothesis(true);
+        let result = self.hypothesis(Turn::Wait).and_then(waited);
         self.buffer.clear();
         self.decoded_len = 0;
         self.done_windows.clear();

@@ -43,6 +43,17 @@ build() {
     > "$case.json"
 }
 
+# phone CASE FROM: FROM's audio over a G.711 line (8 kHz μ-law and back) with faint line noise
+# (pink, about -45 dBFS); same true bounds.
+phone() {
+  sox "$2.wav" -r 8000 -e u-law -b 8 "$tmp/line.wav"
+  sox "$tmp/line.wav" "${fmt[@]}" -e signed-integer "$tmp/back.wav"
+  local n; n=$(samples "$tmp/back.wav")
+  sox -n "${fmt[@]}" "$tmp/hiss.wav" synth "${n}s" pinknoise vol 0.005
+  sox -m "$tmp/back.wav" "$tmp/hiss.wav" "$1.wav"
+  cp "$2.json" "$1.json"
+}
+
 utter u1 "I would like to hear more about the offer"
 utter u2 "Please call me back tomorrow morning"
 utter u3 "No thank you"
@@ -55,3 +66,4 @@ noise n2 2.0 && build quiet_noise n2
 build one_utterance p05 u1 p1
 build three_utterances p05 u1 p1 u2 p1 u3 p1
 build ends_in_speech p05 u2
+phone three_utterances_phone three_utterances

@@ -1,0 +1,142 @@
+//! Trains the NLU classifiers from `dialog/data/nlu/{en,zh}.jsonl` and writes
+//! `model_{en,zh}.{safetensors,json}` next to them. Chooses the feature set and the L2 penalty by
+//! 5-fold cross-validation on the training split only; training starts from zero weights, so the
+//! result is deterministic. Needs `models/all-MiniLM-L6-v2` (scripts/setup.sh).
+//! Run: `cargo run -p dialog --example train_nlu`.
+#![allow(clippy::print_stdout)]
+
+use dialog::nlu::classifier::{FeatureVec, LinearClassifier, TrainConfig};
+use dialog::nlu::data::{file_sha256, load_turns, LabelledTurn, Scores, Split};
+use dialog::nlu::lexicon::Lexicon;
+use dialog::nlu::model::{featurize, FeatureSet, ModelMeta, TurnClassifier};
+use dialog::Intent;
+use retrieval::{BertEmbedder, Embedder, Language};
+use std::path::Path;
+
+const FOLDS: usize = 5;
+const L2: [f64; 3] = [1e-5, 1e-4, 1e-3];
+
+fn argmax(p: &[f32]) -> usize {
+    p.iter()
+        .enumerate()
+        .fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a })
+        .0
+}
+
+/// Keeps only the parts of `f` that `set` reads.
+fn restrict(f: &FeatureVec, set: FeatureSet) -> FeatureVec {
+    FeatureVec {
+        dense: if set.uses_embedding() {
+            f.dense.clone()
+        } else {
+            Vec::new()
+        },
+        sparse: if set.uses_ngrams() {
+            f.sparse.clone()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+fn cross_validate(
+    turns: &[LabelledTurn],
+    features: &[FeatureVec],
+    config: &TrainConfig,
+) -> anyhow::Result<f64> {
+    let labels: Vec<usize> = turns
+        .iter()
+        .map(|t| Intent::ALL.iter().position(|i| *i == t.intent).unwrap_or(0))
+        .collect();
+    let mut total = 0.0;
+    for fold in 0..FOLDS {
+        let (mut tx, mut ty, mut vx, mut vy) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, (f, &y)) in features.iter().zip(&labels).enumerate() {
+            if i % FOLDS == fold {
+                vx.push(f);
+                vy.push(y);
+            } else {
+                tx.push(f.clone());
+                ty.push(y);
+            }
+        }
+        let model = LinearClassifier::train(&tx, &ty, Intent::ALL.len(), config)?;
+        let predicted: Vec<usize> = vx.iter().map(|f| argmax(&model.probabilities(f))).collect();
+        total += Scores::compute(&vy, &predicted, Intent::ALL.len()).macro_f1;
+    }
+    Ok(total / FOLDS as f64)
+}
+
+fn main() -> anyhow::Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("data/nlu");
+    let embedder = BertEmbedder::load(&root.join("../models/all-MiniLM-L6-v2"))?;
+    let lexicon_path = dir.join("lexicon.json");
+    let lexicon = Lexicon::load(&lexicon_path)?;
+    for language in [Language::En, Language::Zh] {
+        let data = dir.join(format!("{}.jsonl", language.code()));
+        let turns: Vec<LabelledTurn> = load_turns(&data)?
+            .into_iter()
+            .filter(|t| t.split == Split::Train)
+            .collect();
+        let texts: Vec<&str> = turns.iter().map(|t| t.text.as_str()).collect();
+        // MiniLM is English-only: Mandarin reads character n-grams alone.
+        let sets: &[FeatureSet] = match language {
+            Language::En => &[
+                FeatureSet::Ngrams,
+                FeatureSet::Embedding,
+                FeatureSet::EmbeddingAndNgrams,
+            ],
+            Language::Zh => &[FeatureSet::Ngrams],
+        };
+        let widest = *sets.last().unwrap_or(&FeatureSet::Ngrams);
+        let all = featurize(
+            &texts,
+            language,
+            widest,
+            Some(&embedder as &dyn Embedder),
+            &lexicon,
+        )?;
+        let mut best: Option<(f64, FeatureSet, TrainConfig)> = None;
+        for &set in sets {
+            let features: Vec<FeatureVec> = all.iter().map(|f| restrict(f, set)).collect();
+            for l2 in L2 {
+                let config = TrainConfig {
+                    l2,
+                    ..TrainConfig::default()
+                };
+                let f1 = cross_validate(&turns, &features, &config)?;
+                println!(
+                    "cv {} features={set:?} l2={l2:e} macro_f1={f1:.3}",
+                    language.code()
+                );
+                if best.is_none_or(|(b, _, _)| f1 > b + 1e-9) {
+                    best = Some((f1, set, config));
+                }
+            }
+        }
+        let Some((cv_macro_f1, set, config)) = best else {
+            anyhow::bail!("no configuration was tried");
+        };
+        let features: Vec<FeatureVec> = all.iter().map(|f| restrict(f, set)).collect();
+        let meta = ModelMeta {
+            language,
+            features: set,
+            data_sha256: file_sha256(&data)?,
+            lexicon_sha256: file_sha256(&lexicon_path)?,
+            train_examples: turns.len(),
+            train: config,
+            cv_macro_f1,
+        };
+        TurnClassifier::train(&turns, &features, &config, meta)?.save(&dir)?;
+        println!(
+            "trained {} features={set:?} l2={:e} cv_macro_f1={cv_macro_f1:.3} on {} turns -> {}",
+            language.code(),
+            config.l2,
+            turns.len(),
+            dir.join(format!("model_{}.safetensors", language.code()))
+                .display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! The real NLU on the real files: held-out accuracy and macro-F1 above a bound, the contract
+//! cases, and retraining from the data reproduces the checked-in weights' predictions. Needs
+//! `models/all-MiniLM-L6-v2` (run scripts/setup.sh).
+
+mod nlu_common;
+
+use dialog::nlu::classifier::FeatureVec;
+use dialog::nlu::data::{load_turns, Scores, Split};
+use dialog::nlu::lexicon::Lexicon;
+use dialog::nlu::model::{featurize, TurnClassifier};
+use dialog::nlu::NluEngine;
+use dialog::{Intent, Understand};
+use nlu_common::{check_contract, data_dir};
+use retrieval::{BertEmbedder, Embedder, Language};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// (language, macro-F1, accuracy) bounds the trained models meet with margin. Measured 0.860 /
+/// 0.862 (en) and 0.766 / 0.771 (zh), see BENCHMARKS.md `nlu.macro_f1_*`; the issue's target is
+/// 0.9, which this data does not reach yet.
+const BOUNDS: [(Language, f64, f64); 2] = [(Language::En, 0.80, 0.80), (Language::Zh, 0.70, 0.70)];
+
+fn embedder() -> anyhow::Result<Arc<dyn Embedder>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
+    anyhow::ensure!(
+        dir.join("model.safetensors").exists(),
+        "{} is missing: run scripts/setup.sh",
+        dir.display()
+    );
+    Ok(Arc::new(BertEmbedder::load(&dir)?))
+}
+
+fn index(i: Intent) -> usize {
+    Intent::ALL.iter().position(|x| *x == i).unwrap_or(0)
+}
+
+#[test]
+fn held_out_accuracy_and_macro_f1_meet_the_bound() -> anyhow::Result<()> {
+    let engine = NluEngine::load(&data_dir(), Some(embedder()?))?;
+    for (language, min_macro_f1, min_accuracy) in BOUNDS {
+        let turns = load_turns(&data_dir().join(format!("{}.jsonl", language.code())))?;
+        let (mut gold, mut predicted) = (Vec::new(), Vec::new());
+        for t in turns.iter().filter(|t| t.split == Split::Test) {
+            gold.push(index(t.intent));
+            predicted.push(index(engine.understand(&t.text, language)?.intent));
+        }
+        let s = Scores::compute(&gold, &predicted, Intent::ALL.len());
+        assert!(
+            s.macro_f1 >= min_macro_f1 && s.accuracy >= min_accuracy,
+            "{}: macro-F1 {:.3}, accuracy {:.3}",
+            language.code(),
+            s.macro_f1,
+            s.accuracy
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn real_nlu_keeps_the_contract() -> anyhow::Result<()> {
+    check_contract(&NluEngine::load(&data_dir(), Some(embedder()?))?)
+}
+
+#[test]
+fn retraining_reproduces_the_checked_in_model() -> anyhow::Result<()> {
+    let embedder = embedder()?;
+    let lexicon = Lexicon::load(&data_dir().join("lexicon.json"))?;
+    for language in [Language::En, Language::Zh] {
+        let stored = TurnClassifier::load(&data_dir(), language)?;
+        let turns = load_turns(&data_dir().join(format!("{}.jsonl", language.code())))?;
+        let (train, test): (Vec<_>, Vec<_>) =
+            turns.into_iter().partition(|t| t.split == Split::Train);
+        let features = |ts: &[dialog::nlu::data::LabelledTurn]| -> anyhow::Result<Vec<FeatureVec>> {
+            let texts: Vec<&str> = ts.iter().map(|t| t.text.as_str()).collect();
+            Ok(featurize(
+                &texts,
+                language,
+                stored.meta.features,
+                Some(embedder.as_ref()),
+                &lexicon,
+            )?)
+        };
+        let retrained = TurnClassifier::train(
+            &train,
+            &features(&train)?,
+            &stored.meta.train,
+            stored.meta.clone(),
+        )?;
+        let argmax = |p: Vec<f32>| {
+            p.iter()
+                .enumerate()
+                .fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a })
+                .0
+        };
+        let test_features = features(&test)?;
+        let differing = test_features
+            .iter()
+            .filter(|f| {
+                argmax(stored.probabilities(f).intent) != argmax(retrained.probabilities(f).intent)
+            })
+            .count();
+        // Same data, same seedless training: the same predictions (a tie may flip on another
+        // CPU's float rounding, hence one turn of slack).
+        assert!(
+            differing <= 1,
+            "{}: {differing} held-out predictions differ from the checked-in weights; run \
+             `cargo run -p dialog --example train_nlu`",
+            language.code()
+        );
+    }
+    Ok(())
+}
