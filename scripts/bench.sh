@@ -11,3 +11,13 @@ run -p voice --example vad_bench
 run -p voice --example audio_bench
 run -p dialog --example llm_bench
 run -p retrieval --example embed_bench
+run -p voice --example zh_tts_bench
+run -p voice --example concurrent_streams -- 16 20
+run -p retrieval --example data_bench -- vector
+run -p retrieval --example data_bench -- ingest
+run -p retrieval --example data_bench -- import
+run -p retrieval --example data_bench -- context
+run -p dialog --example nlu_bench
+run -p dialog --example dialog_bench
+run -p dialog --example qualify -- --threads 1
+bash scripts/asr_reference.sh
