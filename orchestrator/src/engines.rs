@@ -8,8 +8,8 @@ use retrieval::{BertEmbedder, Embedder};
 use std::sync::Arc;
 use std::time::Instant;
 use voice::asr::whisper::WhisperAsr;
-use voice::tts::espeak::EspeakTts;
 use voice::tts::piper::PiperTts;
+use voice::tts::zh_fastspeech::load_mandarin;
 use voice::vad::silero::SileroVad;
 use voice::{Language, SpeechToText, TextToSpeech, VoiceActivity};
 
@@ -57,25 +57,19 @@ impl Engines {
         let v = &config.voice;
         let mut load_ms = Vec::new();
         let asr_en: Arc<dyn SpeechToText> = timed(&mut load_ms, "asr_en", || {
-            Ok(Arc::new(WhisperAsr::load(
-                &v.whisper_dir(v.asr_model_en),
-                v.asr_threads,
-            )?))
+            Ok(Arc::new(WhisperAsr::from_config(v, v.asr_model_en)?))
         })?;
         let asr_zh: Arc<dyn SpeechToText> = if v.asr_model_zh == v.asr_model_en {
             asr_en.clone()
         } else {
             timed(&mut load_ms, "asr_zh", || {
-                Ok(Arc::new(WhisperAsr::load(
-                    &v.whisper_dir(v.asr_model_zh),
-                    v.asr_threads,
-                )?))
+                Ok(Arc::new(WhisperAsr::from_config(v, v.asr_model_zh)?))
             })?
         };
         let tts_en: Arc<dyn TextToSpeech> =
             timed(&mut load_ms, "tts_en", || Ok(Arc::new(PiperTts::load(v)?)))?;
         let tts_zh: Arc<dyn TextToSpeech> =
-            timed(&mut load_ms, "tts_zh", || Ok(Arc::new(EspeakTts::load(v)?)))?;
+            timed(&mut load_ms, "tts_zh", || Ok(Arc::from(load_mandarin(v)?)))?;
         let llm: Arc<dyn LanguageModel> = timed(&mut load_ms, "llm", || {
             Ok(Arc::new(LlamaCppModel::load(&config.llm)?))
         })?;

@@ -143,8 +143,7 @@ async fn main() -> anyhow::Result<()> {
                 } else {
                     v.asr_model_zh
                 };
-                let asr =
-                    voice::asr::whisper::WhisperAsr::load(&v.whisper_dir(size), v.asr_threads)?;
+                let asr = voice::asr::whisper::WhisperAsr::from_config(&v, size)?;
                 let mut stream = voice::SpeechToText::start(
                     &asr,
                     &AsrOptions {
@@ -168,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
             let audio = tokio::task::spawn_blocking(move || -> anyhow::Result<AudioChunk> {
                 let tts: Box<dyn voice::TextToSpeech> = match language {
                     Language::English => Box::new(voice::tts::piper::PiperTts::load(&v)?),
-                    Language::Chinese => Box::new(voice::tts::espeak::EspeakTts::load(&v)?),
+                    Language::Chinese => voice::tts::zh_fastspeech::load_mandarin(&v)?,
                 };
                 let mut samples = Vec::new();
                 tts.synthesize(&text, language, &CancellationToken::new(), &mut |c| {
