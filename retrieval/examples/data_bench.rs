@@ -1,7 +1,8 @@
 //! Prints the data layer's benchmark figures, one `key value unit` line each:
 //! `vector.search_ms_p99_100k`, `vector.recall_at_10_100k`, `ingest.sqlite_events_per_s`,
 //! `ingest.postgres_events_per_s` (skipped without a server), `import.csv_rows_per_s` and
-//! `profile.context_ms_p95` (real embedder). Run: `cargo run -p retrieval --example data_bench`.
+//! `profile.context_ms_p95` (real embedder; also with the turn's embedding passed in). Run:
+//! `cargo run -p retrieval --example data_bench [vector|ingest|import|context]`.
 #![allow(clippy::print_stdout)]
 
 use base64::Engine;
@@ -41,17 +42,72 @@ fn vectors(n: usize, seed: u64, centres: &[Vec<f32>]) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// Resident memory of this process in MiB (Linux), to show what the index holds.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// The ids of the 10 nearest rows of `data` to each query, by a brute-force scan written
+/// independently of the index (two threads).
+fn ground_truth(data: &[Vec<f32>], queries: &[Vec<f32>]) -> Vec<Vec<u64>> {
+    let exact = |q: &Vec<f32>| -> Vec<u64> {
+        let mut all: Vec<(f32, usize)> = data
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.iter().zip(q).map(|(a, b)| a * b).sum(), i))
+            .collect();
+        all.select_nth_unstable_by(10, |a, b| b.0.total_cmp(&a.0));
+        all[..10].iter().map(|e| e.1 as u64).collect()
+    };
+    let half = queries.len() / 2;
+    std::thread::scope(|s| {
+        let first = s.spawn(|| queries[..half].iter().map(exact).collect::<Vec<_>>());
+        let mut second: Vec<Vec<u64>> = queries[half..].iter().map(exact).collect();
+        let mut out = first.join().unwrap_or_default();
+        out.append(&mut second);
+        out
+    })
+}
+
+/// p50 and p99 search latency (ms) over `REPEATS` rounds of the queries, and recall@10.
+async fn measure(
+    index: &EmbeddedIndex,
+    queries: &[Vec<f32>],
+    truth: &[Vec<u64>],
+) -> anyhow::Result<(f64, f64, f64)> {
+    const REPEATS: usize = 5;
+    let (mut ms, mut found) = (Vec::new(), 0usize);
+    for round in 0..REPEATS {
+        for (q, want) in queries.iter().zip(truth) {
+            let t = Instant::now();
+            let hits = index.search(q, 10, &Filter::default()).await?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            if round == 0 {
+                found += hits.iter().filter(|h| want.contains(&h.id)).count();
+            }
+        }
+    }
+    let recall = found as f64 / (10.0 * queries.len() as f64);
+    Ok((percentile(ms.clone(), 0.5), percentile(ms, 0.99), recall))
+}
+
 async fn vector_search() -> anyhow::Result<()> {
     const N: usize = 100_000;
     const DIM: usize = 384;
+    const REPEATS: usize = 5;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     let centres: Vec<Vec<f32>> = (0..2000)
         .map(|_| unit((0..DIM).map(|_| rng.random_range(-1f32..1.0)).collect()))
         .collect();
     let dir = tempfile::tempdir()?;
-    let index = EmbeddedIndex::open(dir.path(), DIM)?;
     let data = vectors(N, 2, &centres);
-    let t = Instant::now();
     let points: Vec<Point> = data
         .iter()
         .enumerate()
@@ -66,41 +122,63 @@ async fn vector_search() -> anyhow::Result<()> {
             },
         })
         .collect();
+    let rss_before = rss_mib();
+    let t = Instant::now();
+    let index = EmbeddedIndex::open(dir.path(), DIM)?;
     for chunk in points.chunks(10_000) {
         index.upsert(chunk.to_vec()).await?;
     }
     println!("vector.build_s_100k {:.1} s", t.elapsed().as_secs_f64());
-    let queries = vectors(200, 3, &centres);
-    let (mut all, mut filtered, mut found) = (Vec::new(), Vec::new(), 0usize);
-    for (qi, q) in queries.iter().enumerate() {
-        let t = Instant::now();
-        let hits = index.search(q, 10, &Filter::default()).await?;
-        all.push(t.elapsed().as_secs_f64() * 1e3);
-        // Recall against a brute-force scan written independently of the index.
-        let mut exact: Vec<(f32, usize)> = data
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.iter().zip(q).map(|(a, b)| a * b).sum(), i))
-            .collect();
-        exact.sort_by(|a, b| b.0.total_cmp(&a.0));
-        found += hits
-            .iter()
-            .filter(|h| exact[..10].iter().any(|e| e.1 as u64 == h.id))
-            .count();
-        let t = Instant::now();
-        index
-            .search(q, 10, &Filter::customer(format!("cust-{}", qi * 97)))
-            .await?;
-        filtered.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    println!("vector.search_ms_p99_100k {:.2} ms", percentile(all, 0.99));
     println!(
-        "vector.recall_at_10_100k {:.3}",
-        found as f64 / (10.0 * queries.len() as f64)
+        "vector.index_rss_mib_100k {:.0} MiB (vectors alone {:.0} MiB)",
+        rss_mib() - rss_before,
+        (N * DIM * 4) as f64 / (1024.0 * 1024.0)
     );
+    drop(points);
+    println!("vector.cells_100k {}", index.cells()?.unwrap_or(0));
+    let queries = vectors(200, 3, &centres);
+    let truth = ground_truth(&data, &queries);
+    for nprobe in [4, 8, 16, 32, 64] {
+        index.set_nprobe(nprobe)?;
+        let (p50, p99, recall) = measure(&index, &queries, &truth).await?;
+        println!(
+            "vector.sweep nprobe={nprobe} p50={p50:.3} ms p99={p99:.3} ms recall@10={recall:.3}"
+        );
+    }
+    let nprobe = retrieval::index::embedded::AnnOptions::default().nprobe;
+    index.set_nprobe(nprobe)?;
+    let (p50, p99, recall) = measure(&index, &queries, &truth).await?;
+    println!("vector.nprobe {nprobe}");
+    println!("vector.search_ms_p50_100k {p50:.3} ms");
+    println!("vector.search_ms_p99_100k {p99:.3} ms");
+    println!("vector.recall_at_10_100k {recall:.3}");
+    let mut filtered = Vec::new();
+    for round in 0..REPEATS {
+        for (qi, q) in queries.iter().enumerate() {
+            let t = Instant::now();
+            index
+                .search(
+                    q,
+                    10,
+                    &Filter::customer(format!("cust-{}", (qi + round) * 97)),
+                )
+                .await?;
+            filtered.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
     println!(
         "vector.search_ms_p99_100k_customer_filter {:.3} ms",
         percentile(filtered, 0.99)
+    );
+    drop(index);
+    let t = Instant::now();
+    let reopened = EmbeddedIndex::open(dir.path(), DIM)?;
+    println!("vector.reload_s_100k {:.1} s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let erased = reopened.delete(&Filter::customer("cust-42")).await?;
+    println!(
+        "vector.erase_customer_s_100k {:.2} s ({erased} points)",
+        t.elapsed().as_secs_f64()
     );
     Ok(())
 }
@@ -217,7 +295,7 @@ async fn context_with(
     .await?;
     let profiles = SqlProfileStore::new(
         store,
-        embedder,
+        Arc::clone(&embedder),
         Arc::new(EmbeddedIndex::open(&dir.join("ctx-index"), dim)?),
         Arc::new(LexicalIndex::open(&dir.join("ctx-index"))?),
     );
@@ -237,6 +315,7 @@ async fn context_with(
         "我没时间，下次再说",
         "Does it cover the windscreen?",
     ];
+    // Turn embedded inside the call (what `context` does) ...
     let mut ms = Vec::new();
     for (i, id) in ids.iter().cycle().take(300).enumerate() {
         let t = Instant::now();
@@ -246,6 +325,23 @@ async fn context_with(
         ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
     println!("{key} {:.2} ms", percentile(ms, 0.95));
+    // ... and passed in, as dialog does with the vector its NLU already computed for the turn.
+    let vectors = embedder.embed(&turns)?;
+    let mut ms = Vec::new();
+    for (i, id) in ids.iter().cycle().take(300).enumerate() {
+        let t = Instant::now();
+        profiles
+            .context_with_embedding(
+                id,
+                "car",
+                turns[i % turns.len()],
+                &vectors[i % turns.len()],
+                5,
+            )
+            .await?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!("{key}_with_embedding {:.2} ms", percentile(ms, 0.95));
     Ok(())
 }
 

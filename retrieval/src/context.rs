@@ -232,16 +232,55 @@ impl ProfileStore for SqlProfileStore {
         turn_text: &str,
         k: usize,
     ) -> Result<ProfileContext, RetrievalError> {
+        // The profile query runs while the turn is embedded.
         let (profile, vectors) = tokio::join!(
             self.store.profile(customer_id),
             self.embed(vec![turn_text.to_string()])
         );
-        let Some(profile) = profile? else {
+        let query = vectors?.pop().unwrap_or_default();
+        self.assemble(customer_id, campaign_id, turn_text, &query, profile?, k)
+            .await
+    }
+
+    async fn context_with_embedding(
+        &self,
+        customer_id: &str,
+        campaign_id: &str,
+        turn_text: &str,
+        turn_vec: &[f32],
+        k: usize,
+    ) -> Result<ProfileContext, RetrievalError> {
+        if turn_vec.len() != self.embedder.dim() {
+            return Err(RetrievalError::InvalidInput(format!(
+                "turn embedding has {} dimensions, the profile store's embedder {}: embed the \
+                 turn with the same model or call context()",
+                turn_vec.len(),
+                self.embedder.dim()
+            )));
+        }
+        let profile = self.store.profile(customer_id).await?;
+        self.assemble(customer_id, campaign_id, turn_text, turn_vec, profile, k)
+            .await
+    }
+}
+
+impl SqlProfileStore {
+    /// The context from the profile and the turn's embedding: dense and lexical rankings over
+    /// the customer's and the campaign's snippets, fused.
+    async fn assemble(
+        &self,
+        customer_id: &str,
+        campaign_id: &str,
+        turn_text: &str,
+        query: &[f32],
+        profile: Option<CustomerProfile>,
+        k: usize,
+    ) -> Result<ProfileContext, RetrievalError> {
+        let Some(profile) = profile else {
             return Err(RetrievalError::InvalidInput(format!(
                 "customer {customer_id} is not in the store (unknown or erased)"
             )));
         };
-        let query = vectors?.pop().unwrap_or_default();
         let mine = Filter::customer(customer_id);
         let knowledge = Filter {
             campaign_id: Some(campaign_id.to_string()),
@@ -256,8 +295,8 @@ impl ProfileStore for SqlProfileStore {
             hits.truncate(wide);
             hits
         };
-        let mut dense = self.index.search(&query, wide, &mine).await?;
-        dense.extend(self.index.search(&query, wide, &knowledge).await?);
+        let mut dense = self.index.search(query, wide, &mine).await?;
+        dense.extend(self.index.search(query, wide, &knowledge).await?);
         let mut lexical = self.lexical.search(turn_text, wide, &mine)?;
         lexical.extend(self.lexical.search(turn_text, wide, &knowledge)?);
         let lists = [by_score(dense), by_score(lexical)];

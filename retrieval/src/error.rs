@@ -25,6 +25,8 @@ pub enum RetrievalError {
     InvalidInput(String),
     #[error("field encryption: {0}")]
     Crypto(String),
+    #[error("background task failed: {0}")]
+    Task(String),
     #[error("qdrant: {0}")]
     Qdrant(String),
 }

@@ -168,21 +168,24 @@ fn read_rows(
                 }
             }
             let at: Vec<Option<usize>> = columns.iter().map(|c| c.and_then(position)).collect();
+            let mut records = Vec::new();
             for record in reader.records() {
                 match record {
-                    Ok(rec) => rows.push(RawRow {
-                        line: rec.position().map_or(0, |p| p.line() as usize),
-                        values: at
-                            .iter()
-                            .map(|i| i.and_then(|i| rec.get(i)).and_then(clean))
-                            .collect(),
-                    }),
+                    Ok(rec) => records.push(rec),
                     Err(e) => rejected.push(RejectedRow {
                         line: e.position().map_or(0, |p| p.line() as usize),
                         reason: format!("unreadable CSV: {e}"),
                     }),
                 }
             }
+            // Cleaning the values (trim, missing markers, copies) on every core.
+            rows = par_map(&records, |rec| RawRow {
+                line: rec.position().map_or(0, |p| p.line() as usize),
+                values: at
+                    .iter()
+                    .map(|i| i.and_then(|i| rec.get(i)).and_then(clean))
+                    .collect(),
+            });
         }
         Format::JsonLines => {
             for (i, line) in input.lines().enumerate() {
@@ -321,19 +324,9 @@ fn short_hash(parts: &[&str]) -> String {
         .collect()
 }
 
-/// Imports customers. Rows are checked first; the accepted ones are written in one transaction
-/// (a database failure stores none of them). Importing the same file again accepts the same
-/// rows and leaves the store as it was.
-pub async fn import_customers(
-    store: &SqlStore,
-    keys: &PrivacyKeys,
-    mapping: &CrmMapping,
-    format: Format,
-    input: &str,
-    now_ms: i64,
-) -> Result<ImportReport, RetrievalError> {
-    let m = mapping;
-    let columns: Vec<Option<&str>> = vec![
+/// The columns a customer row is read from, in the order `check_customer` expects.
+fn customer_columns(m: &CrmMapping) -> Vec<Option<&str>> {
+    vec![
         m.customer_id.as_deref(),
         Some(m.name.as_str()),
         Some(m.phone.as_str()),
@@ -349,29 +342,61 @@ pub async fn import_customers(
         m.price_sensitivity.as_deref(),
         m.segment.as_deref(),
         m.do_not_call.as_deref(),
-    ];
+    ]
+}
+
+/// Imports customers. Rows are checked first; the accepted ones are written in one transaction
+/// (a database failure stores none of them). Importing the same file again accepts the same
+/// rows and leaves the store as it was.
+pub async fn import_customers(
+    store: &SqlStore,
+    keys: &PrivacyKeys,
+    mapping: &CrmMapping,
+    format: Format,
+    input: &str,
+    now_ms: i64,
+) -> Result<ImportReport, RetrievalError> {
+    let m = mapping;
     let mut report = ImportReport::default();
-    let rows = read_rows(
-        input,
-        format,
-        &columns,
-        &[m.name.as_str(), m.phone.as_str()],
-        &mut report.rejected,
-    )?;
     let stored = store.phone_hashes().await?;
-    let mut seen_ids: HashMap<String, usize> = HashMap::new();
-    let mut seen_phones: HashMap<String, usize> = HashMap::new();
+    // Reading, per-row checks, phone normalization, keyed hash and encryption depend on nothing
+    // but the row: they run on every core, off the async runtime. Duplicates are then refused
+    // in file order, last, so only a row that would be accepted claims its id and phone.
+    let (rows, checked, rejected) = {
+        let (m, keys, input) = (m.clone(), keys.clone(), input.to_string());
+        tokio::task::spawn_blocking(move || -> Result<_, RetrievalError> {
+            let mut rejected = Vec::new();
+            let rows = read_rows(
+                &input,
+                format,
+                &customer_columns(&m),
+                &[m.name.as_str(), m.phone.as_str()],
+                &mut rejected,
+            )?;
+            let checked = par_map(&rows, |row| check_customer(row, &m, &keys, &stored, now_ms));
+            Ok((rows, checked, rejected))
+        })
+        .await
+        .map_err(|e| RetrievalError::Task(format!("import row checks: {e}")))??
+    };
+    report.rejected = rejected;
+    let mut seen_ids: HashMap<String, usize> = HashMap::with_capacity(rows.len());
+    let mut seen_phones: HashMap<String, usize> = HashMap::with_capacity(rows.len());
     let mut records = Vec::with_capacity(rows.len());
-    for row in rows {
-        match clean_customer(
-            &row,
-            m,
-            keys,
-            &stored,
-            &mut seen_ids,
-            &mut seen_phones,
-            now_ms,
-        ) {
+    for (row, checked) in rows.iter().zip(checked) {
+        let unique = checked.and_then(|r| {
+            let hash = r.phone.as_ref().map_or("", |p| p.hash.as_str());
+            if let Some(first) = seen_ids.get(&r.profile.customer_id) {
+                return Err(format!("duplicate customer id, first on line {first}"));
+            }
+            if let Some(first) = seen_phones.get(hash) {
+                return Err(format!("duplicate phone number, first on line {first}"));
+            }
+            seen_ids.insert(r.profile.customer_id.clone(), row.line);
+            seen_phones.insert(hash.to_string(), row.line);
+            Ok(r)
+        });
+        match unique {
             Ok(r) => records.push(r),
             Err(reason) => report.rejected.push(RejectedRow {
                 line: row.line,
@@ -382,6 +407,7 @@ pub async fn import_customers(
     let mut tx = store.pool().begin().await?;
     write_profiles(&mut tx, &records, "crm-import", now_ms).await?;
     tx.commit().await?;
+    store.profiles_changed();
     report.accepted = records.len();
     report.rejected.sort_by_key(|r| r.line);
     tracing::info!(
@@ -392,13 +418,34 @@ pub async fn import_customers(
     Ok(report)
 }
 
-fn clean_customer(
+/// Runs `f` over `items` on every available core (scoped threads over contiguous chunks) and
+/// returns the results in the order of `items`.
+fn par_map<I: Sync, T: Send>(items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len() / 1024 + 1);
+    if threads <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|chunk| s.spawn(move || chunk.iter().map(f).collect::<Vec<T>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// Cleans and checks one customer row and seals its phone; duplicates are the caller's.
+fn check_customer(
     row: &RawRow,
     m: &CrmMapping,
     keys: &PrivacyKeys,
     stored: &HashMap<String, String>,
-    seen_ids: &mut HashMap<String, usize>,
-    seen_phones: &mut HashMap<String, usize>,
     now_ms: i64,
 ) -> Result<ProfileRecord, String> {
     let v = &row.values;
@@ -447,7 +494,7 @@ fn clean_customer(
     interests.sort();
     interests.dedup();
     let profile = CustomerProfile {
-        customer_id: customer_id.clone(),
+        customer_id,
         display_name: name,
         language,
         age: number("age", &v[4], 0..=120)?,
@@ -463,15 +510,6 @@ fn clean_customer(
         segment: v[13].clone(),
         do_not_call: flag("do_not_call", &v[14])?,
     };
-    // Duplicates are checked last, so only a row that would be accepted claims its id and phone.
-    if let Some(first) = seen_ids.get(&customer_id) {
-        return Err(format!("duplicate customer id, first on line {first}"));
-    }
-    if let Some(first) = seen_phones.get(&sealed.hash) {
-        return Err(format!("duplicate phone number, first on line {first}"));
-    }
-    seen_ids.insert(customer_id, row.line);
-    seen_phones.insert(sealed.hash.clone(), row.line);
     Ok(ProfileRecord {
         profile,
         phone: Some(sealed),
@@ -549,6 +587,7 @@ pub async fn import_call_logs(
     let mut tx = store.pool().begin().await?;
     write_call_logs(&mut tx, &logs).await?;
     tx.commit().await?;
+    store.profiles_changed();
     report.accepted = logs.len();
     report.rejected.sort_by_key(|r| r.line);
     Ok(report)

@@ -130,6 +130,7 @@ impl std::fmt::Debug for SealedPhone {
 }
 
 /// Keys for the phone-number hash and field encryption, 32 bytes each.
+#[derive(Clone)]
 pub struct PrivacyKeys {
     hash_key: [u8; 32],
     cipher: Aes256Gcm,

@@ -115,6 +115,21 @@ pub trait ProfileStore: Send + Sync {
         turn_text: &str,
         k: usize,
     ) -> Result<ProfileContext, RetrievalError>;
+
+    /// The same context, for a turn whose embedding the caller already has (dialog's NLU embeds
+    /// every turn with the same sentence model): `turn_vec` must come from the store's embedder.
+    /// Stores that do not embed ignore it; the default is [`context`](Self::context).
+    async fn context_with_embedding(
+        &self,
+        customer_id: &str,
+        campaign_id: &str,
+        turn_text: &str,
+        turn_vec: &[f32],
+        k: usize,
+    ) -> Result<ProfileContext, RetrievalError> {
+        let _ = turn_vec;
+        self.context(customer_id, campaign_id, turn_text, k).await
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! cluster through qdrant-client. Both pass the same contract tests.
 
 pub mod embedded;
+mod ivf;
 pub mod lexical;
 mod log;
 pub mod qdrant;

@@ -124,6 +124,7 @@ impl SqlStore {
         let mut tx = self.pool.begin().await?;
         write_call_logs(&mut tx, logs).await?;
         tx.commit().await?;
+        self.profiles_changed();
         Ok(())
     }
 

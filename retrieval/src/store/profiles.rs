@@ -6,6 +6,63 @@ use super::{batch_rows, placeholders, SqlStore};
 use crate::privacy::SealedPhone;
 use crate::{CustomerProfile, Language, RetrievalError};
 use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a cached profile may be served without a write of this process touching it: the
+/// bound on staleness when another process (a second orchestrator on the same PostgreSQL)
+/// changes a profile or a consent.
+const PROFILE_TTL: Duration = Duration::from_secs(10);
+/// Cached profiles at most; the cache is emptied when full (a campaign's working set is small).
+const PROFILE_CACHE_MAX: usize = 50_000;
+
+/// Profiles read recently, so the per-turn context does not re-run the profile query. Every
+/// write of this store that can change a profile (customers, profiles, consent, calls, call
+/// logs, erasure) empties it and bumps the generation; a read that raced such a write is not
+/// cached (its generation is stale).
+#[derive(Debug, Default)]
+pub(crate) struct ProfileCache {
+    generation: AtomicU64,
+    entries: Mutex<HashMap<String, (Instant, CustomerProfile)>>,
+}
+
+impl ProfileCache {
+    fn get(&self, customer_id: &str) -> Option<CustomerProfile> {
+        let entries = self.entries.lock().ok()?;
+        let (at, p) = entries.get(customer_id)?;
+        (at.elapsed() < PROFILE_TTL).then(|| p.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn put(&self, generation: u64, profile: &CustomerProfile) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if self.generation() != generation {
+            return;
+        }
+        if entries.len() >= PROFILE_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(
+            profile.customer_id.clone(),
+            (Instant::now(), profile.clone()),
+        );
+    }
+
+    fn invalidate(&self) {
+        // The generation first: a read in flight can no longer store what it read.
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+}
 
 /// A profile as written by an import: the attributes plus the phone in its stored forms.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,12 +85,35 @@ impl SqlStore {
         let mut tx = self.pool.begin().await?;
         write_profiles(&mut tx, records, source, now_ms).await?;
         tx.commit().await?;
+        self.profiles_changed();
         Ok(())
     }
 
+    /// Forgets every cached profile: called after each write that can change one.
+    pub(crate) fn profiles_changed(&self) {
+        self.profiles.invalidate();
+    }
+
     /// The customer's profile with call counts and last contact taken from both this system's
-    /// calls and the CRM's call logs, or `None` if the customer is unknown.
+    /// calls and the CRM's call logs, or `None` if the customer is unknown. Served from a cache
+    /// that this store's writes invalidate (and that expires after ten seconds, for writes made
+    /// by other processes).
     pub async fn profile(
+        &self,
+        customer_id: &str,
+    ) -> Result<Option<CustomerProfile>, RetrievalError> {
+        if let Some(p) = self.profiles.get(customer_id) {
+            return Ok(Some(p));
+        }
+        let generation = self.profiles.generation();
+        let profile = self.read_profile(customer_id).await?;
+        if let Some(p) = &profile {
+            self.profiles.put(generation, p);
+        }
+        Ok(profile)
+    }
+
+    async fn read_profile(
         &self,
         customer_id: &str,
     ) -> Result<Option<CustomerProfile>, RetrievalError> {
@@ -106,6 +186,7 @@ impl SqlStore {
         .bind(now_ms)
         .execute(&self.pool)
         .await?;
+        self.profiles_changed();
         Ok(())
     }
 
