@@ -1,8 +1,8 @@
 //! Whisper base and tiny.en on the ASR test clips, after one warm-up decode per model:
 //! - one-shot decode: mel, encoder and decoder ms, tokens and decoder passes, RTF — for the
 //!   cached decoder and, in the same run, candle's uncached decoder (the baseline);
-//! - streaming: 20 ms frames pushed as from the line, partials every `PARTIAL_MS`, and the
-//!   end-of-speech → final latency (the time `finish` takes).
+//! - streaming: 20 ms frames pushed at the pace of a phone line, partials every `PARTIAL_MS`,
+//!   and the end-of-speech → final latency (the time `finish` takes).
 //!
 //! Run with `cargo run -p voice --example asr_bench [-- THREADS [PARTIAL_MS [CLIP.wav...]]]`
 //! (default clips: `tests/data/asr_*.wav`; others are resampled to 16 kHz); needs
@@ -28,8 +28,8 @@ fn arg<T: std::str::FromStr>(i: usize, default: T) -> Result<T> {
 
 fn stats_line(s: &DecodeStats) -> String {
     format!(
-        "mel {:5.1} ms, encoder {:6.1} ms ({} frames), decoder {:6.1} ms ({} tokens, {} passes, {} from draft)",
-        s.mel_ms, s.encoder_ms, s.frames, s.decoder_ms, s.tokens, s.decoder_passes, s.draft_accepted
+        "queued {:4.1} ms, mel {:5.1} ms, encoder {:6.1} ms ({} frames), decoder {:6.1} ms ({} tokens, {} passes, {} from draft)",
+        s.queued_ms, s.mel_ms, s.encoder_ms, s.frames, s.decoder_ms, s.tokens, s.decoder_passes, s.draft_accepted
     )
 }
 
@@ -120,13 +120,18 @@ fn main() -> Result<()> {
                 eprintln!("  TEXT DIFFERS, uncached: {}", reference.text);
             }
 
-            // Streaming, as on a call.
+            // Streaming, as on a call: 20 ms frames at real-time pace (partials are decoded on
+            // the workers and come back on a later push).
             let mut stream = asr.stream(&options)?;
             let (mut partials, mut push_ms) = (Vec::new(), Vec::new());
-            for frame in pcm.chunks(320) {
+            let call_started = Instant::now();
+            for (i, frame) in pcm.chunks(320).enumerate() {
+                let due = call_started + std::time::Duration::from_millis(20 * i as u64);
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
                 let started = Instant::now();
-                if let Some(p) = stream.push(frame)? {
-                    push_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+                let partial = stream.push(frame)?;
+                push_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+                if let Some(p) = partial {
                     partials.push(p.text);
                 }
             }
@@ -136,7 +141,7 @@ fn main() -> Result<()> {
             finals_ms.push(final_ms);
             let worst_partial = push_ms.iter().copied().fold(0.0, f64::max);
             eprintln!(
-                "  stream:   final {final_ms:7.1} ms ({}), {} partials (slowest {worst_partial:.0} ms): {partials:?}",
+                "  stream:   final {final_ms:7.1} ms ({}), {} partials (slowest push {worst_partial:.1} ms): {partials:?}",
                 stats_line(&stream.last_stats()),
                 partials.len(),
             );

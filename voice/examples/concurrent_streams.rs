@@ -6,15 +6,15 @@
 //!
 //! Per N it prints: endpoint → final latency (from the arrival of the frame on which the VAD
 //! closed the utterance to the final text; p50, p90, max), how far behind real time frames were
-//! taken (p90 and max over all frames: a decode runs on the stream's own thread, so frames wait
-//! while it runs and are caught up after), and partials per utterance (a busy model skips
-//! partials, never audio). N streams are sustained when the lag p90 stays within
-//! [`MAX_LAG_P90_MS`] (the backlog does not grow) and the final latency p90 within
+//! taken (p90 and max over all frames: decodes run on the model's workers, but a stream waits
+//! for its final, and frames arriving meanwhile are caught up after), and partials per utterance
+//! (a busy model skips partials, never audio). N streams are sustained when the lag p90 stays
+//! within [`MAX_LAG_P90_MS`] (the backlog does not grow) and the final latency p90 within
 //! [`MAX_FINAL_P90_MS`]; the largest such N is printed as the figure.
 //!
-//! `cargo run -p voice --example concurrent_streams [-- MAX_N [SECONDS [PARTIAL_MS]]]`
-//! (defaults 8, 20 and the configured `asr_partial_interval_ms`; a PARTIAL_MS longer than any
-//! utterance turns partials off); needs scripts/setup.sh's models.
+//! `cargo run -p voice --example concurrent_streams [-- MAX_N [SECONDS [PARTIAL_MS [WORKERS]]]]`
+//! (defaults 8, 20, and the configured `asr_partial_interval_ms` and `asr_workers`; a
+//! PARTIAL_MS longer than any utterance turns partials off); needs scripts/setup.sh's models.
 
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -66,13 +66,17 @@ fn main() -> Result<()> {
     let config = VoiceConfig {
         models_dir: root.join("../models"),
         asr_partial_interval_ms: arg(3, defaults.asr_partial_interval_ms)?,
+        asr_workers: arg(4, defaults.asr_workers)?,
         ..defaults
     };
     let asr = WhisperAsr::from_config(&config, config.asr_model_en)
         .context("loading Whisper (run scripts/setup.sh)")?;
     eprintln!(
-        "Whisper base, {} threads, partials every {} ms, VAD hang-over {} ms",
-        config.asr_threads, config.asr_partial_interval_ms, config.vad_hangover_ms
+        "Whisper base, {} workers on {} threads, partials every {} ms, VAD hang-over {} ms",
+        config.asr_workers,
+        config.asr_threads,
+        config.asr_partial_interval_ms,
+        config.vad_hangover_ms
     );
 
     let corpus = root.join("tests/data/corpus");
@@ -153,7 +157,8 @@ fn main() -> Result<()> {
         n = if n < 4 { n + 1 } else { n + 2 };
     }
     eprintln!(
-        "figure voice.concurrent_streams {sustained} (Whisper base + Silero, {seconds} s per stream, partials every {} ms, lag p90 ≤ {MAX_LAG_P90_MS} ms, final p90 ≤ {MAX_FINAL_P90_MS} ms{})",
+        "figure voice.concurrent_streams {sustained} (Whisper base + Silero, {} ASR workers, {seconds} s per stream, partials every {} ms, lag p90 ≤ {MAX_LAG_P90_MS} ms, final p90 ≤ {MAX_FINAL_P90_MS} ms{})",
+        config.asr_workers,
         config.asr_partial_interval_ms,
         if sustained == max_n { ", the most tried" } else { "" }
     );

@@ -1,18 +1,20 @@
 //! TTS benchmark: time to the first audio frame and real-time factor (synthesis time / audio
-//! duration) of Piper (English) and espeak-ng (Mandarin) on call-centre sentences.
+//! duration) of Piper (English) and espeak-ng (Mandarin) on call-centre sentences. Prints
+//! `tts.first_audio_ms` (median over the sentences), `tts.rtf` and `tts.zh_espeak.rtf`.
 //!
 //! `cargo run -p voice --example tts_bench [-- MODELS_DIR]` (models from scripts/setup.sh).
 
 #![allow(clippy::print_stdout)]
 
+#[path = "support/tts_timing.rs"]
+mod tts_timing;
+
 use anyhow::Context;
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
-use tokio_util::sync::CancellationToken;
 use voice::tts::espeak::EspeakTts;
 use voice::tts::piper::PiperTts;
-use voice::{Language, TextToSpeech, VoiceConfig};
+use voice::{Language, VoiceConfig};
 
 const ENGLISH: &[&str] = &[
     "Hello, this is Anna from Northwind Energy.",
@@ -44,60 +46,18 @@ fn main() -> anyhow::Result<()> {
         "piper: loaded in {:.0} ms",
         started.elapsed().as_secs_f64() * 1000.0
     );
-    // The first inference also pays for onnxruntime's lazy set-up; report it, then measure.
-    bench_one(&piper, "warm-up.", Language::English, "piper (warm-up)")?;
-    bench(&piper, ENGLISH, Language::English, "piper en")?;
+    let en = tts_timing::time_all(&piper, "warm-up.", ENGLISH, Language::English, "piper en")?;
+    println!(
+        "tts.first_audio_ms {:.0} (max {:.0}; Piper joe medium)",
+        en.first_ms_median, en.first_ms_max
+    );
+    println!("tts.rtf {:.3} (over {:.1} s of audio)", en.rtf, en.audio_s);
 
     let espeak = EspeakTts::load(&config).context("starting espeak-ng")?;
-    bench(&espeak, MANDARIN, Language::Chinese, "espeak cmn")?;
-    Ok(())
-}
-
-fn bench(
-    engine: &dyn TextToSpeech,
-    texts: &[&str],
-    language: Language,
-    name: &str,
-) -> anyhow::Result<()> {
-    let (mut first_ms, mut synth_s, mut audio_s) = (Vec::new(), 0.0, 0.0);
-    for text in texts {
-        let (first, synth, audio) = bench_one(engine, text, language, name)?;
-        first_ms.push(first);
-        synth_s += synth;
-        audio_s += audio;
-    }
-    first_ms.sort_by(f64::total_cmp);
+    let zh = tts_timing::time_all(&espeak, "您好。", MANDARIN, Language::Chinese, "espeak cmn")?;
     println!(
-        "{name}: first audio median {:.0} ms (max {:.0} ms), RTF {:.3} over {:.1} s of audio",
-        first_ms[first_ms.len() / 2],
-        first_ms[first_ms.len() - 1],
-        synth_s / audio_s,
-        audio_s
+        "tts.zh_espeak.rtf {:.3} (first audio median {:.0} ms, over {:.1} s of audio)",
+        zh.rtf, zh.first_ms_median, zh.audio_s
     );
     Ok(())
-}
-
-/// Returns (ms to first frame, synthesis seconds, audio seconds).
-fn bench_one(
-    engine: &dyn TextToSpeech,
-    text: &str,
-    language: Language,
-    name: &str,
-) -> anyhow::Result<(f64, f64, f64)> {
-    let started = Instant::now();
-    let mut first = None;
-    let stats = engine.synthesize(text, language, &CancellationToken::new(), &mut |_| {
-        first.get_or_insert_with(|| started.elapsed());
-        ControlFlow::Continue(())
-    })?;
-    let synth = started.elapsed().as_secs_f64();
-    let first_ms = first.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
-    let audio = stats.audio_ms / 1000.0;
-    println!(
-        "  {name}: first audio {first_ms:6.0} ms, synth {:6.0} ms, audio {:6.0} ms, RTF {:.3}  {text:?}",
-        synth * 1000.0,
-        audio * 1000.0,
-        synth / audio
-    );
-    Ok((first_ms, synth, audio))
 }

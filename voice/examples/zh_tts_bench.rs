@@ -7,13 +7,14 @@
 
 #![allow(clippy::print_stdout)]
 
+#[path = "support/tts_timing.rs"]
+mod tts_timing;
+
 use anyhow::Context;
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
-use tokio_util::sync::CancellationToken;
 use voice::tts::zh_fastspeech::ZhFastSpeechTts;
-use voice::{Language, TextToSpeech, VoiceConfig};
+use voice::{Language, VoiceConfig};
 
 const MANDARIN: &[&str] = &[
     "您好，我是北风能源的客服小王。",
@@ -37,45 +38,17 @@ fn main() -> anyhow::Result<()> {
         "tts.zh.load_ms {:.0}",
         started.elapsed().as_secs_f64() * 1000.0
     );
-    run(&tts, "您好。")?;
-    let (mut first_ms, mut synth_s, mut audio_s) = (Vec::new(), 0.0, 0.0);
-    for text in MANDARIN {
-        let (first, synth, audio) = run(&tts, text)?;
-        println!(
-            "  first audio {first:6.0} ms, synth {:6.0} ms, audio {:6.0} ms, RTF {:.3}  {text}",
-            synth * 1000.0,
-            audio * 1000.0,
-            synth / audio
-        );
-        first_ms.push(first);
-        synth_s += synth;
-        audio_s += audio;
-    }
-    first_ms.sort_by(f64::total_cmp);
-    println!("tts.zh.rtf {:.3}", synth_s / audio_s);
+    let zh = tts_timing::time_all(
+        &tts,
+        "您好。",
+        MANDARIN,
+        Language::Chinese,
+        "zh fastspeech2",
+    )?;
+    println!("tts.zh.rtf {:.3}", zh.rtf);
     println!(
         "tts.zh.first_audio_ms {:.0} (max {:.0}, over {:.1} s of audio)",
-        first_ms[first_ms.len() / 2],
-        first_ms[first_ms.len() - 1],
-        audio_s
+        zh.first_ms_median, zh.first_ms_max, zh.audio_s
     );
     Ok(())
-}
-
-/// Returns (ms to the first frame, synthesis seconds, audio seconds).
-fn run(tts: &ZhFastSpeechTts, text: &str) -> anyhow::Result<(f64, f64, f64)> {
-    let started = Instant::now();
-    let mut first = None;
-    let stats = tts.synthesize(
-        text,
-        Language::Chinese,
-        &CancellationToken::new(),
-        &mut |_| {
-            first.get_or_insert_with(|| started.elapsed());
-            ControlFlow::Continue(())
-        },
-    )?;
-    let synth = started.elapsed().as_secs_f64();
-    let first_ms = first.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
-    Ok((first_ms, synth, stats.audio_ms / 1000.0))
 }

@@ -36,8 +36,12 @@ pub struct VoiceConfig {
     pub asr_model_en: WhisperSize,
     /// Whisper checkpoint for Mandarin calls (must be multilingual).
     pub asr_model_zh: WhisperSize,
-    /// Threads candle may use for Whisper.
+    /// Threads candle may use for Whisper's matrix products, shared by all ASR workers.
     pub asr_threads: usize,
+    /// Worker threads decoding for all calls on one shared Whisper model (each decodes one
+    /// utterance at a time). Finals queue ahead of partials; when the queue is full a final waits
+    /// for room and a partial is skipped.
+    pub asr_workers: usize,
     /// How much new audio a recognition stream waits for before it re-decodes the utterance and
     /// reports a partial transcript, in milliseconds. Shorter gives earlier partials and costs
     /// more decodes per utterance (each decode re-runs the encoder on the whole utterance).
@@ -63,6 +67,7 @@ impl Default for VoiceConfig {
             asr_model_en: WhisperSize::Base,
             asr_model_zh: WhisperSize::Base,
             asr_threads: 2,
+            asr_workers: 1,
             asr_partial_interval_ms: crate::asr::whisper::DEFAULT_PARTIAL_INTERVAL_MS,
             vad_hangover_ms: 300,
             vad_threshold: 0.5,

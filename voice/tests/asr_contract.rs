@@ -1,8 +1,10 @@
 //! The [`SpeechToText`] contract, run once against the fake and against Whisper (base, real
-//! model from scripts/setup.sh): frames in, at least one partial for a long utterance, a final
-//! close to the reference, and a stream that resets after `finish`.
+//! model from scripts/setup.sh): frames in at the pace a phone line delivers them, at least one
+//! partial for a long utterance, a final close to the reference, and a stream that resets after
+//! `finish`.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use voice::asr::whisper::WhisperAsr;
 use voice::asr::FakeAsr;
 use voice::audio::read_wav;
@@ -22,7 +24,12 @@ fn contract(asr: &dyn SpeechToText, samples: &[i16], reference: &str) {
     );
     let mut stream = asr.start(&AsrOptions::default()).expect("start");
     let mut partials = 0;
-    for frame in samples.chunks(320) {
+    // Real time: a stream may hand a partial back on a later push than the one that asked for
+    // it (Whisper decodes on its workers), so the audio must not all arrive at once.
+    let started = Instant::now();
+    for (i, frame) in samples.chunks(320).enumerate() {
+        let due = started + Duration::from_millis(20 * i as u64);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
         if let Some(p) = stream.push(frame).expect("push") {
             assert!(!p.is_final, "a partial must not be final");
             partials += 1;

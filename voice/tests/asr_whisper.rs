@@ -6,6 +6,7 @@
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 use voice::asr::whisper::WhisperAsr;
 use voice::audio::read_wav;
 use voice::metrics::{normalized_words, word_error_rate as wer};
@@ -165,8 +166,12 @@ fn stream_gives_partials_then_a_final() -> Result<()> {
     let audio = read_wav(&path)?;
     let mut stream = asr.start(&AsrOptions::default())?;
     let mut partials: Vec<String> = Vec::new();
-    // 20 ms frames, as they arrive from the line.
-    for frame in audio.samples.chunks(320) {
+    // 20 ms frames at the pace they arrive from the line: partials are decoded on the model's
+    // workers and come back on a later push.
+    let started = Instant::now();
+    for (i, frame) in audio.samples.chunks(320).enumerate() {
+        let due = started + Duration::from_millis(20 * i as u64);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
         if let Some(p) = stream.push(frame)? {
             assert!(!p.is_final);
             partials.push(p.text);
@@ -174,10 +179,10 @@ fn stream_gives_partials_then_a_final() -> Result<()> {
     }
     let last = stream.finish()?;
     eprintln!("partials: {partials:?}\nfinal: {:?}", last.text);
-    // One re-decode, hence one partial, per half second of audio (the default interval).
-    assert_eq!(
-        partials.len(),
-        audio.samples.len() / 8_000,
+    // At most one re-decode, hence one partial, per half second of audio (the default
+    // interval); fewer when a decode takes longer than that.
+    assert!(
+        (1..=audio.samples.len() / 8_000).contains(&partials.len()),
         "partials {partials:?}"
     );
     // A partial is the part two hypotheses in a row agree on: nothing after the first decode,

@@ -7,7 +7,7 @@
 //! per sentence (a few tens of milliseconds each), so it shares no state with the espeak-ng
 //! library Piper links.
 
-use super::{synthesize_by_sentence, SynthesisStats, TextToSpeech};
+use super::{synthesize_by_sentence, Chunking, SynthesisStats, TextToSpeech};
 use crate::audio::AudioChunk;
 use crate::{Language, VoiceConfig, VoiceError};
 use std::io::Read;
@@ -146,19 +146,26 @@ impl TextToSpeech for EspeakTts {
                 language.code()
             )));
         }
-        synthesize_by_sentence(text, self.sample_rate, cancel, sink, |sentence| {
-            let (sample_rate, samples) = self.run(sentence)?;
-            if sample_rate != self.sample_rate {
-                return Err(VoiceError::engine(
-                    ENGINE,
-                    format!(
-                        "sample rate changed from {} to {sample_rate} Hz",
-                        self.sample_rate
-                    ),
-                ));
-            }
-            Ok(samples)
-        })
+        synthesize_by_sentence(
+            text,
+            Chunking::Sentences,
+            self.sample_rate,
+            cancel,
+            sink,
+            |sentence| {
+                let (sample_rate, samples) = self.run(sentence)?;
+                if sample_rate != self.sample_rate {
+                    return Err(VoiceError::engine(
+                        ENGINE,
+                        format!(
+                            "sample rate changed from {} to {sample_rate} Hz",
+                            self.sample_rate
+                        ),
+                    ));
+                }
+                Ok(samples)
+            },
+        )
     }
 }
 

@@ -12,7 +12,7 @@
 //! reading `PIPER_ESPEAKNG_DATA_DIRECTORY`). A later load with other paths keeps the first ones
 //! and logs a warning.
 
-use super::{synthesize_by_sentence, SynthesisStats, TextToSpeech};
+use super::{synthesize_by_sentence, Chunking, SynthesisStats, TextToSpeech};
 use crate::audio::{f32_to_pcm, AudioChunk};
 use crate::error::require_file;
 use crate::{Language, VoiceConfig, VoiceError};
@@ -30,8 +30,6 @@ const ESPEAK_DATA_ENV: &str = "PIPER_ESPEAKNG_DATA_DIRECTORY";
 #[link(name = "sonic")]
 extern "C" {}
 
-/// The onnxruntime library this process loaded (or the reason it could not).
-static ORT_LIB: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 /// The folder espeak-ng was pointed at.
 static ESPEAK_DATA: OnceLock<PathBuf> = OnceLock::new();
 /// espeak-ng keeps global state (current voice, text pointer): one phonemization at a time in
@@ -74,7 +72,7 @@ impl PiperTts {
             require_file(file)?;
         }
         init_espeak_data(&espeak_data)?;
-        init_onnxruntime(&onnxruntime)?;
+        super::onnx::init_onnxruntime(&onnxruntime)?;
 
         let model_config: piper_rs::ModelConfig = std::fs::File::open(&json)
             .map_err(|e| VoiceError::ModelFormat {
@@ -98,12 +96,7 @@ impl PiperTts {
         }
         let espeak_voice = model_config.espeak.voice.clone();
 
-        let session = ort::session::Session::builder()
-            .and_then(|mut builder| builder.commit_from_file(&model))
-            .map_err(|e| VoiceError::ModelFormat {
-                path: model.clone(),
-                reason: e.to_string(),
-            })?;
+        let session = super::onnx::open_session(&model, None)?;
         tracing::info!(model = %model.display(), sample_rate, %espeak_voice, "loaded Piper voice");
         Ok(Self {
             voice: Mutex::new(piper_rs::Piper::from_session(session, model_config)),
@@ -174,45 +167,14 @@ impl TextToSpeech for PiperTts {
                 language.code()
             )));
         }
-        synthesize_by_sentence(text, self.sample_rate, cancel, sink, |sentence| {
-            self.synthesize_sentence(sentence)
-        })
-    }
-}
-
-/// Loads onnxruntime from `lib` once per process. The file is checked first: ort rc.12 was seen
-/// to hang, not fail, when the library is missing.
-pub(super) fn init_onnxruntime(lib: &Path) -> Result<(), VoiceError> {
-    require_file(lib)?;
-    let lib = lib.canonicalize()?;
-    let loaded = ORT_LIB.get_or_init(|| {
-        // An absolute path, so the loader never picks up another libonnxruntime.so already in
-        // the process (sherpa-onnx brings an older one) by its name.
-        match ort::init_from(&lib) {
-            Ok(environment) => {
-                environment.with_name("voice").commit();
-                tracing::info!(lib = %lib.display(), "loaded onnxruntime");
-                Ok(lib.clone())
-            }
-            Err(e) => Err(e.to_string()),
-        }
-    });
-    match loaded {
-        Ok(first) if *first != lib => {
-            tracing::warn!(
-                loaded = %first.display(),
-                requested = %lib.display(),
-                "onnxruntime is already loaded from another file; keeping it"
-            );
-            Ok(())
-        }
-        Ok(_) => Ok(()),
-        Err(reason) => Err(VoiceError::engine(
-            "onnxruntime",
-            format!(
-                "{reason} (onnxruntime 1.24 from scripts/models.lock is expected: run scripts/setup.sh)"
-            ),
-        )),
+        synthesize_by_sentence(
+            text,
+            Chunking::FirstClause,
+            self.sample_rate,
+            cancel,
+            sink,
+            |sentence| self.synthesize_sentence(sentence),
+        )
     }
 }
 

@@ -14,6 +14,14 @@ pub const WINDOW_SAMPLES: usize = 512;
 /// sherpa-onnx runs Silero v5 on the new window plus 64 samples of context; it places an
 /// utterance's start `2 * MODEL_WINDOW + min_speech` samples before the window that confirmed it.
 const MODEL_WINDOW: u64 = 576;
+/// Samples cut from the end of an utterance that silence ended: sherpa-onnx ends it at the end
+/// of the first window judged silent (with the hang-over in whole windows, see
+/// [`Params::min_silence_s`]), and Silero's probability stays up for about one window after the
+/// speech stops (the window overlaps the last 64 samples and the LSTM carries state), so the
+/// speech ended about two windows before that mark. Measured on tests/data/vad: ends about
+/// 108 ms late before (hang-over not in whole windows, nothing cut), 55–103 ms late with one
+/// window cut, 23–71 ms with two (when the end is reported does not change, only where).
+const SILENT_WINDOW_TRIM: u64 = 2 * WINDOW_SAMPLES as u64;
 /// Longest utterance: past it sherpa-onnx raises the threshold to 0.9 and the silence to 0.1 s to
 /// force a cut, so a caller who never pauses still yields segments for ASR.
 const MAX_SPEECH_S: f32 = 20.0;
@@ -52,6 +60,17 @@ struct Params {
 }
 
 impl Params {
+    /// The hang-over in whole model windows, rounded up. sherpa-onnx counts silence in windows
+    /// anyway (it ends an utterance on the first window at or past the hang-over), so this
+    /// changes no timing; it only makes its end mark exact: it places the end `min_silence`
+    /// before the window that closed the utterance, which with a whole number of windows is the
+    /// end of the first window judged silent, not up to a window after it.
+    fn min_silence_s(hangover_ms: u32) -> f32 {
+        let samples = u64::from(hangover_ms) * u64::from(SAMPLE_RATE) / 1000;
+        let windows = samples.div_ceil(WINDOW_SAMPLES as u64).max(1);
+        (windows * WINDOW_SAMPLES as u64) as f32 / SAMPLE_RATE as f32
+    }
+
     fn min_speech_samples(&self) -> u64 {
         (self.min_speech_s * SAMPLE_RATE as f32) as u64
     }
@@ -108,7 +127,7 @@ impl SileroVad {
         let params = Params {
             model,
             threshold: config.vad_threshold,
-            min_silence_s: config.vad_hangover_ms as f32 / 1000.0,
+            min_silence_s: Params::min_silence_s(config.vad_hangover_ms),
             min_speech_s: config.vad_min_speech_ms as f32 / 1000.0,
         };
         Ok(Self {
@@ -138,7 +157,7 @@ impl SileroVad {
         self.window.clear();
         self.vad.accept_waveform(window);
         self.fed += WINDOW_SAMPLES as u64;
-        self.drain(events);
+        self.drain(events, SILENT_WINDOW_TRIM);
         if self.open_start_ms.is_none() && self.vad.is_speech() {
             // Where sherpa-onnx will put the segment's start: it has consumed every full
             // `MODEL_WINDOW` (shifted by `WINDOW_SAMPLES`) of what it was fed.
@@ -156,14 +175,18 @@ impl SileroVad {
     }
 
     /// Turns every finished sherpa segment into a `SpeechEnded` (preceded by a `SpeechStarted`
-    /// if none was announced for it).
-    fn drain(&mut self, events: &mut Vec<VadEvent>) {
+    /// if none was announced for it), without its last `trim` samples (see
+    /// [`SILENT_WINDOW_TRIM`]; none for a segment cut by `flush`).
+    fn drain(&mut self, events: &mut Vec<VadEvent>, trim: u64) {
         while !self.vad.is_empty() {
             let segment = self.vad.front();
             self.vad.pop();
             let start = u64::try_from(segment.start).unwrap_or(0);
             // A flushed segment may include the silence that padded the last window: cut it.
-            let end = (start + segment.samples.len() as u64).min(self.pushed - self.base);
+            let end = (start + segment.samples.len() as u64)
+                .min(self.pushed - self.base)
+                .saturating_sub(trim)
+                .max(start + 1);
             let kept = usize::try_from(end.saturating_sub(start)).unwrap_or(usize::MAX);
             if self.open_start_ms.is_none() {
                 events.push(VadEvent::SpeechStarted {
@@ -229,7 +252,7 @@ impl VoiceActivity for SileroVad {
             self.run_window(&mut events);
         }
         self.vad.flush();
-        self.drain(&mut events);
+        self.drain(&mut events, 0);
         if let Some(start_ms) = self.open_start_ms.take() {
             // sherpa-onnx had nothing to hand back; still close what was announced.
             tracing::warn!("silero-vad: flush found no segment for an open utterance");

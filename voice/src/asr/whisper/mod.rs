@@ -1,6 +1,9 @@
 //! Whisper on candle: loads the CTranslate2 `model.bin` shipped in registry packages, computes
 //! the log-mel front end and decodes greedily with the language forced per call, on our own
-//! cached decoder ([`decoder`]); streams report LocalAgreement-2 partials.
+//! cached decoder ([`decoder`]); streams report LocalAgreement-2 partials. Decoding runs on a
+//! small pool of worker threads (`asr_workers`) sharing one copy of the weights, fed by a
+//! bounded queue in which finals go first ([`workers`]); a stream keeps its own state and never
+//! decodes on its caller's thread.
 //!
 //! The encoder sees only the utterance's own frames (plus a little padding), not 30 s of
 //! silence: candle's encoder narrows its positional embedding to the input length, and that is
@@ -11,6 +14,7 @@ mod decode;
 mod decoder;
 mod mel;
 mod tokens;
+mod workers;
 
 use crate::asr::{AsrOptions, AsrStream, SpeechToText, Transcript};
 use crate::config::{VoiceConfig, WhisperSize};
@@ -22,8 +26,9 @@ use decode::{DecodeRequest, Decoded};
 use decoder::TextDecoder;
 use mel::{LogMel, HOP_LENGTH, SAMPLE_RATE};
 use std::path::Path;
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::Arc;
 use tokens::WhisperTokenizer;
+use workers::{Priority, Ticket, WorkerPool};
 
 /// Longest window Whisper takes at once: 30 s.
 const WINDOW_SAMPLES: usize = 30 * SAMPLE_RATE;
@@ -49,7 +54,8 @@ pub(crate) const DEFAULT_PARTIAL_INTERVAL_MS: u32 = 500;
 /// full 30 s); the differences were one or two words, so this is a mild preference.
 const DEFAULT_TAIL_PAD_FRAMES: usize = 30;
 
-/// The Whisper recognizer: one loaded model shared by every stream it starts.
+/// The Whisper recognizer: one loaded model shared by every stream it starts, decoded on a small
+/// pool of worker threads ([`workers`]).
 #[derive(Clone)]
 pub struct WhisperAsr {
     shared: Arc<Shared>,
@@ -59,22 +65,30 @@ pub struct WhisperAsr {
 impl std::fmt::Debug for WhisperAsr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WhisperAsr")
-            .field("dims", &self.shared.dims)
+            .field("dims", &self.shared.common.dims)
+            .field("workers", &self.shared.workers)
             .field("partial_interval_samples", &self.partial_interval_samples)
             .finish_non_exhaustive()
     }
 }
 
+/// What every stream of one model shares: the read-only parts and the workers.
 struct Shared {
-    /// Model and front end behind one lock: candle's model keeps a cache, so one decode at a time.
-    engine: Mutex<Engine>,
+    common: Arc<Common>,
+    workers: WorkerPool<DecodeJob, DecodedWindow>,
+}
+
+/// Read-only model data the workers share.
+struct Common {
     tokenizer: WhisperTokenizer,
     dims: ct2::WhisperDims,
-    /// Threads for this model's matrix products (`asr_threads`).
+    /// Threads for this model's matrix products (`asr_threads`), shared by all workers.
     pool: rayon::ThreadPool,
     tail_pad_frames: usize,
 }
 
+/// One worker's decoding state. The weights inside are shared with every other worker (candle
+/// tensors are reference-counted); only caches and scratch are the worker's own.
 struct Engine {
     /// candle's model; only its encoder runs (the decoder is [`TextDecoder`], same weights).
     model: Whisper,
@@ -84,6 +98,17 @@ struct Engine {
     samples: Vec<f32>,
 }
 
+/// One window for a worker to decode.
+struct DecodeJob {
+    pcm: Vec<i16>,
+    options: AsrOptions,
+    decoding: Decoding,
+    queued_at: std::time::Instant,
+}
+
+/// A decoded window and where its time went.
+type DecodedWindow = (WindowResult, DecodeStats);
+
 /// Where the time of one decode went (all windows of it summed).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct DecodeStats {
@@ -92,7 +117,7 @@ pub struct DecodeStats {
     pub encoder_ms: f64,
     /// Decoder passes, output projection and token choice.
     pub decoder_ms: f64,
-    /// Text tokens produced.
+    /// Tokens produced.
     pub tokens: usize,
     /// Decoder forward passes.
     pub decoder_passes: usize,
@@ -100,6 +125,8 @@ pub struct DecodeStats {
     pub draft_accepted: usize,
     /// Encoder input frames (10 ms each).
     pub frames: usize,
+    /// Time the job waited in the queue for a worker.
+    pub queued_ms: f64,
 }
 
 impl DecodeStats {
@@ -111,13 +138,24 @@ impl DecodeStats {
         self.decoder_passes += o.decoder_passes;
         self.draft_accepted += o.draft_accepted;
         self.frames += o.frames;
+        self.queued_ms += o.queued_ms;
     }
 }
 
 impl WhisperAsr {
     /// Loads `model.bin`, `tokenizer.json` and `config.json` from `dir` (a folder laid out by
-    /// scripts/setup.sh) and runs inference on `threads` threads.
+    /// scripts/setup.sh) and runs inference on one worker with `threads` threads.
     pub fn load(dir: &Path, threads: usize) -> Result<Self, VoiceError> {
+        Self::load_with_workers(dir, threads, 1)
+    }
+
+    /// [`Self::load`] with `workers` decoding threads sharing the one loaded model (each decodes
+    /// one window at a time; their matrix products share the `threads` threads).
+    pub fn load_with_workers(
+        dir: &Path,
+        threads: usize,
+        workers: usize,
+    ) -> Result<Self, VoiceError> {
         let started = std::time::Instant::now();
         let device = Device::Cpu;
         let file = ct2::Ct2Model::read(&dir.join("model.bin"))?;
@@ -150,29 +188,46 @@ impl WhisperAsr {
             .thread_name(|i| format!("whisper-{i}"))
             .build()
             .map_err(|e| VoiceError::engine("whisper", format!("thread pool: {e}")))?;
-        tracing::info!(dir = %dir.display(), ?dims, threads, elapsed_ms = started.elapsed().as_millis() as u64, "Whisper loaded");
+        let workers = workers.max(1);
+        // Clones share the weight tensors: one model in memory whatever the worker count.
+        let engines = (0..workers)
+            .map(|_| Engine {
+                model: model.clone(),
+                decoder: decoder.clone(),
+                mel: mel.clone(),
+                samples: Vec::new(),
+            })
+            .collect();
+        let common = Arc::new(Common {
+            tokenizer,
+            dims,
+            pool,
+            tail_pad_frames: DEFAULT_TAIL_PAD_FRAMES,
+        });
+        let worker_common = Arc::clone(&common);
+        let workers = WorkerPool::start("whisper", engines, move |engine, job: DecodeJob| {
+            let queued_ms = ms(job.queued_at.elapsed());
+            let (window, mut stats) =
+                worker_common.decode_window(engine, &job.pcm, &job.options, &job.decoding)?;
+            stats.queued_ms = queued_ms;
+            Ok((window, stats))
+        })?;
+        tracing::info!(dir = %dir.display(), dims = ?common.dims, threads, ?workers, elapsed_ms = started.elapsed().as_millis() as u64, "Whisper loaded");
         Ok(Self {
-            shared: Arc::new(Shared {
-                engine: Mutex::new(Engine {
-                    model,
-                    decoder,
-                    mel,
-                    samples: Vec::new(),
-                }),
-                tokenizer,
-                dims,
-                pool,
-                tail_pad_frames: DEFAULT_TAIL_PAD_FRAMES,
-            }),
+            shared: Arc::new(Shared { common, workers }),
             partial_interval_samples: DEFAULT_PARTIAL_INTERVAL_MS as usize * SAMPLE_RATE / 1000,
         })
     }
 
-    /// Loads the checkpoint `size` from the configured models folder with `asr_threads` and
-    /// `asr_partial_interval_ms`.
+    /// Loads the checkpoint `size` from the configured models folder with `asr_threads`,
+    /// `asr_workers` and `asr_partial_interval_ms`.
     pub fn from_config(config: &VoiceConfig, size: WhisperSize) -> Result<Self, VoiceError> {
-        Ok(Self::load(&config.whisper_dir(size), config.asr_threads)?
-            .with_partial_interval_ms(config.asr_partial_interval_ms))
+        Ok(Self::load_with_workers(
+            &config.whisper_dir(size),
+            config.asr_threads,
+            config.asr_workers,
+        )?
+        .with_partial_interval_ms(config.asr_partial_interval_ms))
     }
 
     /// How much new audio a stream waits for before it re-decodes and reports a partial.
@@ -183,7 +238,7 @@ impl WhisperAsr {
 
     /// Whether the checkpoint can transcribe languages other than English.
     pub fn is_multilingual(&self) -> bool {
-        self.shared.dims.is_multilingual()
+        self.shared.common.dims.is_multilingual()
     }
 
     /// Transcribes one utterance of 16 kHz mono PCM in one go (windows of 30 s at most).
@@ -197,7 +252,7 @@ impl WhisperAsr {
         pcm: &[i16],
         options: &AsrOptions,
     ) -> Result<(Transcript, DecodeStats), VoiceError> {
-        self.transcribe_windows(pcm, options, Decoding::Cached { draft: &[] })
+        self.transcribe_windows(pcm, options, || Decoding::Cached { draft: Vec::new() })
     }
 
     /// [`Self::transcribe_with_stats`] with candle-transformers' own decoder, which re-runs every
@@ -208,7 +263,7 @@ impl WhisperAsr {
         pcm: &[i16],
         options: &AsrOptions,
     ) -> Result<(Transcript, DecodeStats), VoiceError> {
-        self.transcribe_windows(pcm, options, Decoding::Reference)
+        self.transcribe_windows(pcm, options, || Decoding::Reference)
     }
 
     /// Decodes `pcm` in windows of 30 s at most and joins their text.
@@ -216,24 +271,31 @@ impl WhisperAsr {
         &self,
         pcm: &[i16],
         options: &AsrOptions,
-        decoding: Decoding<'_>,
+        decoding: impl Fn() -> Decoding,
     ) -> Result<(Transcript, DecodeStats), VoiceError> {
         let mut stats = DecodeStats::default();
-        let windows = pcm
+        // Every window is queued before the first is waited for: with several workers they run
+        // side by side.
+        let tickets = pcm
             .chunks(WINDOW_SAMPLES)
-            .map(|w| {
-                self.shared
-                    .decode_window(w, options, decoding, Turn::Wait, &mut stats)
-                    .and_then(waited)
-            })
+            .map(|w| self.shared.submit(w, options, decoding(), Priority::Final))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((self.shared.merge(&windows, options.language, true), stats))
+        let mut windows = Vec::with_capacity(tickets.len());
+        for ticket in tickets {
+            let (w, s) = ticket.wait()?;
+            stats.add(&s);
+            windows.push(w);
+        }
+        Ok((merge(&windows, options.language, true), stats))
     }
 
     /// Opens a stream; [`SpeechToText::start`] boxes the same.
     pub fn stream(&self, options: &AsrOptions) -> Result<WhisperStream, VoiceError> {
         // Fail now, not at the first partial, if the model cannot do this language.
-        self.shared.tokenizer.sot_sequence(options.language)?;
+        self.shared
+            .common
+            .tokenizer
+            .sot_sequence(options.language)?;
         Ok(WhisperStream {
             shared: Arc::clone(&self.shared),
             options: options.clone(),
@@ -245,34 +307,35 @@ impl WhisperAsr {
             last_units: Vec::new(),
             stable: Vec::new(),
             last_stats: DecodeStats::default(),
+            pending: None,
         })
     }
 }
 
 /// How a window's tokens are found; both give the same greedy tokens.
-#[derive(Debug, Clone, Copy)]
-enum Decoding<'a> {
+#[derive(Debug, Clone)]
+enum Decoding {
     /// [`TextDecoder`] with caches. `draft` is the previous hypothesis of this window's text
     /// tokens (or empty): the result is the same with or without it, only faster.
-    Cached { draft: &'a [u32] },
-    /// candle's decoder re-running every token each step (the slow reference).
+    Cached { draft: Vec<u32> },
+    /// candle's decoder re-running every token at each step (the slow reference).
     Reference,
 }
 
-/// What a decode does when another stream is using the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Turn {
-    /// Waits its turn (finals and one-shot transcriptions).
-    Wait,
-    /// Gives up at once (partials: the stream tries again on its next push).
-    Skip,
+/// A decode in the workers' hands.
+enum Pending {
+    /// Already known without a worker (audio too short to decode).
+    Ready(DecodedWindow),
+    Queued(Ticket<DecodedWindow>),
 }
 
-/// The result of a decode that waited its turn, which always runs.
-fn waited<T>(result: Option<T>) -> Result<T, VoiceError> {
-    result.ok_or_else(|| {
-        VoiceError::engine("whisper", "a decode that waits for the model was skipped")
-    })
+impl Pending {
+    fn wait(self) -> Result<DecodedWindow, VoiceError> {
+        match self {
+            Pending::Ready(w) => Ok(w),
+            Pending::Queued(ticket) => ticket.wait(),
+        }
+    }
 }
 
 /// One decoded window with its text.
@@ -283,17 +346,16 @@ struct WindowResult {
 }
 
 impl Shared {
-    /// Decodes one window of at most 30 s; `None` when `turn` is [`Turn::Skip`] and another
-    /// stream holds the model.
-    fn decode_window(
+    /// Queues one window of at most 30 s (see [`WorkerPool::submit`]: a final waits for room,
+    /// a partial gives up when there is none and returns `Ok(None)`).
+    fn try_submit(
         &self,
         pcm: &[i16],
         options: &AsrOptions,
-        decoding: Decoding<'_>,
-        turn: Turn,
-        stats: &mut DecodeStats,
-    ) -> Result<Option<WindowResult>, VoiceError> {
-        let sot_sequence = self.tokenizer.sot_sequence(options.language)?;
+        decoding: Decoding,
+        priority: Priority,
+    ) -> Result<Option<Pending>, VoiceError> {
+        self.common.tokenizer.sot_sequence(options.language)?;
         if pcm.len() < MIN_SAMPLES {
             let decoded = Decoded {
                 tokens: Vec::new(),
@@ -303,11 +365,44 @@ impl Shared {
                 passes: 0,
                 draft_accepted: 0,
             };
-            return Ok(Some(WindowResult {
+            let window = WindowResult {
                 text: String::new(),
                 decoded,
-            }));
+            };
+            return Ok(Some(Pending::Ready((window, DecodeStats::default()))));
         }
+        let job = DecodeJob {
+            pcm: pcm.to_vec(),
+            options: options.clone(),
+            decoding,
+            queued_at: std::time::Instant::now(),
+        };
+        Ok(self.workers.submit(job, priority).map(Pending::Queued))
+    }
+
+    /// Queues a window that will be waited for.
+    fn submit(
+        &self,
+        pcm: &[i16],
+        options: &AsrOptions,
+        decoding: Decoding,
+        priority: Priority,
+    ) -> Result<Pending, VoiceError> {
+        self.try_submit(pcm, options, decoding, priority)?
+            .ok_or_else(|| VoiceError::engine("whisper", "a decode that waits was dropped"))
+    }
+}
+
+impl Common {
+    /// Decodes one window of at most 30 s (at least [`MIN_SAMPLES`]) on `engine`.
+    fn decode_window(
+        &self,
+        engine: &mut Engine,
+        pcm: &[i16],
+        options: &AsrOptions,
+        decoding: &Decoding,
+    ) -> Result<DecodedWindow, VoiceError> {
+        let sot_sequence = self.tokenizer.sot_sequence(options.language)?;
         let max_prompt = self.dims.n_text_ctx / 2 - 1;
         let mut prefix = self
             .tokenizer
@@ -321,17 +416,10 @@ impl Shared {
             .next_multiple_of(2)
             .min(2 * self.dims.n_audio_ctx);
 
-        let mut engine = match (self.engine.try_lock(), turn) {
-            (Ok(engine), _) => engine,
-            (Err(TryLockError::WouldBlock), Turn::Skip) => return Ok(None),
-            (Err(TryLockError::WouldBlock), Turn::Wait) => self.engine.lock().map_err(poisoned)?,
-            (Err(TryLockError::Poisoned(_)), _) => return Err(poisoned(())),
-        };
-        let engine = &mut *engine;
         let mut samples = std::mem::take(&mut engine.samples);
         samples.clear();
         samples.extend(pcm.iter().map(|&s| f32::from(s) / 32768.0));
-        let mut window_stats = DecodeStats {
+        let mut stats = DecodeStats {
             frames,
             ..DecodeStats::default()
         };
@@ -358,17 +446,16 @@ impl Shared {
                     decode::greedy_reference(&mut engine.model, &features, &req)?
                 }
             };
-            window_stats.mel_ms = ms(t1 - t0);
-            window_stats.encoder_ms = ms(t2 - t1);
-            window_stats.decoder_ms = ms(t2.elapsed());
+            stats.mel_ms = ms(t1 - t0);
+            stats.encoder_ms = ms(t2 - t1);
+            stats.decoder_ms = ms(t2.elapsed());
             Ok(decoded)
         });
         engine.samples = samples;
         let decoded = decoded?;
-        window_stats.tokens = decoded.tokens.len();
-        window_stats.decoder_passes = decoded.passes;
-        window_stats.draft_accepted = decoded.draft_accepted;
-        stats.add(&window_stats);
+        stats.tokens = decoded.tokens.len();
+        stats.decoder_passes = decoded.passes;
+        stats.draft_accepted = decoded.draft_accepted;
         let text = self.tokenizer.decode(&decoded.tokens)?;
         tracing::debug!(
             audio_ms = pcm.len() * 1000 / SAMPLE_RATE,
@@ -376,59 +463,58 @@ impl Shared {
             tokens = decoded.tokens.len(),
             passes = decoded.passes,
             draft_accepted = decoded.draft_accepted,
-            mel_ms = window_stats.mel_ms,
-            encoder_ms = window_stats.encoder_ms,
-            decoder_ms = window_stats.decoder_ms,
+            mel_ms = stats.mel_ms,
+            encoder_ms = stats.encoder_ms,
+            decoder_ms = stats.decoder_ms,
             elapsed_ms = started.elapsed().as_millis() as u64,
             no_speech_prob = decoded.no_speech_prob,
             avg_logprob = decoded.avg_logprob(),
             looped = decoded.looped,
             "whisper window decoded"
         );
-        Ok(Some(WindowResult { text, decoded }))
+        Ok((WindowResult { text, decoded }, stats))
     }
+}
 
-    /// Joins windows into one transcript. A window Whisper itself would call silent (high
-    /// no-speech probability and low confidence), or whose no-speech probability is very high,
-    /// contributes no text.
-    fn merge(&self, windows: &[WindowResult], language: Language, is_final: bool) -> Transcript {
-        let separator = if language == Language::Chinese {
-            ""
-        } else {
-            " "
-        };
-        let mut texts = Vec::new();
-        let (mut sum_logprob, mut count) = (0f32, 0usize);
-        let mut no_speech_prob = 1f32;
-        for w in windows {
-            let d = &w.decoded;
-            let silent = d.no_speech_prob > NO_SPEECH_ALONE_THRESHOLD
-                || (d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob() < LOGPROB_THRESHOLD)
-                || (d.no_speech_prob > NO_SPEECH_WEAK_THRESHOLD
-                    && d.avg_logprob() < VERY_LOW_LOGPROB);
-            if !silent && !w.text.is_empty() {
-                texts.push(w.text.as_str());
-            }
-            sum_logprob += d.sum_logprob;
-            count += d.tokens.len() + 1;
-            no_speech_prob = no_speech_prob.min(d.no_speech_prob);
+/// Joins windows into one transcript. A window Whisper itself would call silent (high
+/// no-speech probability and low confidence), or whose no-speech probability is very high,
+/// contributes no text.
+fn merge(windows: &[WindowResult], language: Language, is_final: bool) -> Transcript {
+    let separator = if language == Language::Chinese {
+        ""
+    } else {
+        " "
+    };
+    let mut texts = Vec::new();
+    let (mut sum_logprob, mut count) = (0f32, 0usize);
+    let mut no_speech_prob = 1f32;
+    for w in windows {
+        let d = &w.decoded;
+        let silent = d.no_speech_prob > NO_SPEECH_ALONE_THRESHOLD
+            || (d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob() < LOGPROB_THRESHOLD)
+            || (d.no_speech_prob > NO_SPEECH_WEAK_THRESHOLD && d.avg_logprob() < VERY_LOW_LOGPROB);
+        if !silent && !w.text.is_empty() {
+            texts.push(w.text.as_str());
         }
-        let avg_logprob = if count == 0 {
-            0.0
+        sum_logprob += d.sum_logprob;
+        count += d.tokens.len() + 1;
+        no_speech_prob = no_speech_prob.min(d.no_speech_prob);
+    }
+    let avg_logprob = if count == 0 {
+        0.0
+    } else {
+        sum_logprob / count as f32
+    };
+    let text = texts.join(separator);
+    Transcript {
+        text: if language == Language::Chinese {
+            crate::asr::to_simplified(&text)
         } else {
-            sum_logprob / count as f32
-        };
-        let text = texts.join(separator);
-        Transcript {
-            text: if language == Language::Chinese {
-                crate::asr::to_simplified(&text)
-            } else {
-                text
-            },
-            is_final,
-            avg_logprob,
-            no_speech_prob,
-        }
+            text
+        },
+        is_final,
+        avg_logprob,
+        no_speech_prob,
     }
 }
 
@@ -438,21 +524,24 @@ impl SpeechToText for WhisperAsr {
     }
 }
 
-/// One utterance being recognized. Every partial interval it re-decodes the open window (the
-/// previous hypothesis as draft) and reports the stable prefix: the longest common word prefix of
-/// the last two hypotheses (LocalAgreement-2). A partial is never shorter than the one before;
-/// a longer agreement may still revise its words (the final is decoded afresh).
+/// One utterance being recognized. Every partial interval it queues a re-decode of the open
+/// window (the previous hypothesis as draft) and, when that comes back, reports the stable
+/// prefix: the longest common word prefix of the last two hypotheses (LocalAgreement-2). A
+/// partial is never shorter than the one before; a longer agreement may still revise its words
+/// (the final is decoded afresh).
 ///
-/// Streams of many calls share one model, which decodes one window at a time. When another
-/// stream holds it, a partial is skipped (the next push tries again), so a busy model costs
-/// partials, never audio or VAD events; a final waits its turn.
+/// The stream keeps its own state (audio, draft, agreement); the decoding happens on the model's
+/// workers. `push` never waits for a partial: its result comes out of a later `push`, and while
+/// one is in flight no other is queued. When the workers' queue is full a partial is skipped (the
+/// next push tries again), so a busy model costs partials, never audio or VAD events. `finish`
+/// queues the final ahead of every partial and waits for it.
 pub struct WhisperStream {
     shared: Arc<Shared>,
     options: AsrOptions,
     partial_interval_samples: usize,
     /// Audio of the current (open) window.
     buffer: Vec<i16>,
-    /// `buffer.len()` at the last partial decode.
+    /// `buffer.len()` at the last partial queued.
     decoded_len: usize,
     /// Full 30 s windows already decoded in this utterance.
     done_windows: Vec<WindowResult>,
@@ -463,6 +552,8 @@ pub struct WhisperStream {
     /// The stable prefix reported so far.
     stable: Vec<String>,
     last_stats: DecodeStats,
+    /// The partial decode in flight.
+    pending: Option<Pending>,
 }
 
 impl std::fmt::Debug for WhisperStream {
@@ -471,6 +562,7 @@ impl std::fmt::Debug for WhisperStream {
             .field("buffered", &self.buffer.len())
             .field("done_windows", &self.done_windows.len())
             .field("stable", &self.stable)
+            .field("partial_in_flight", &self.pending.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -481,46 +573,46 @@ impl WhisperStream {
         self.last_stats
     }
 
-    fn cached(&self) -> Decoding<'_> {
-        Decoding::Cached { draft: &self.draft }
-    }
-
-    /// Decodes everything pushed so far (finished windows are reused). `None` when `turn` is
-    /// [`Turn::Skip`] and the model was busy.
-    fn hypothesis(&mut self, turn: Turn) -> Result<Option<Transcript>, VoiceError> {
-        let mut stats = DecodeStats::default();
-        let mut windows = self.done_windows.clone();
-        if !self.buffer.is_empty() || windows.is_empty() {
-            let Some(w) = self.shared.decode_window(
-                &self.buffer,
-                &self.options,
-                self.cached(),
-                turn,
-                &mut stats,
-            )?
-            else {
-                return Ok(None);
-            };
-            self.draft.clone_from(&w.decoded.tokens);
-            windows.push(w);
+    fn cached(&self) -> Decoding {
+        Decoding::Cached {
+            draft: self.draft.clone(),
         }
-        self.decoded_len = self.buffer.len();
-        self.last_stats = stats;
-        let is_final = turn == Turn::Wait;
-        Ok(Some(self.shared.merge(
-            &windows,
-            self.options.language,
-            is_final,
-        )))
     }
 
-    /// The stable prefix of a new hypothesis, or `None` when another stream holds the model: a
-    /// partial never waits (it would hold up this stream's audio, and the VAD's barge-in with
-    /// it); the next push tries again.
-    fn partial(&mut self) -> Result<Option<Transcript>, VoiceError> {
-        let Some(mut t) = self.hypothesis(Turn::Skip)? else {
-            return Ok(None);
+    /// The partial in flight, if it is done.
+    fn take_partial(&mut self) -> Option<Result<DecodedWindow, VoiceError>> {
+        match self.pending.take()? {
+            Pending::Ready(w) => Some(Ok(w)),
+            Pending::Queued(ticket) => match ticket.try_take() {
+                Some(result) => Some(result),
+                None => {
+                    self.pending = Some(Pending::Queued(ticket));
+                    None
+                }
+            },
+        }
+    }
+
+    /// Drops the partial in flight, unless a worker is already decoding it: then its tokens
+    /// are waited for and kept as the next decode's draft.
+    fn abandon_partial(&mut self) {
+        let done = match self.pending.take() {
+            Some(Pending::Ready(w)) => Some(w),
+            Some(Pending::Queued(ticket)) => ticket.cancel_or_wait().and_then(Result::ok),
+            None => None,
         };
+        if let Some((w, _)) = done {
+            self.draft = w.decoded.tokens;
+        }
+    }
+
+    /// The stable prefix of a new hypothesis of the open window.
+    fn partial(&mut self, (window, stats): DecodedWindow) -> Transcript {
+        self.draft.clone_from(&window.decoded.tokens);
+        self.last_stats = stats;
+        let mut windows = self.done_windows.clone();
+        windows.push(window);
+        let mut t = merge(&windows, self.options.language, false);
         let units = units(&t.text, self.options.language);
         let agreed = common_prefix(&self.last_units, &units);
         if agreed > self.stable.len() {
@@ -528,10 +620,17 @@ impl WhisperStream {
         }
         self.last_units = units;
         t.text = join_units(&self.stable, self.options.language);
-        Ok(Some(t))
+        t
+    }
+
+    /// Decodes the open window now and waits (a final, or a full 30 s window).
+    fn decode_open_window(&mut self) -> Result<DecodedWindow, VoiceError> {
+        self.abandon_partial();
+        self.shared
+            .submit(&self.buffer, &self.options, self.cached(), Priority::Final)?
+            .wait()
     }
 }
-
 /// Words, or characters for Chinese (written without spaces).
 fn units(text: &str, language: Language) -> Vec<String> {
     if language == Language::Chinese {
@@ -557,16 +656,16 @@ fn common_prefix(a: &[String], b: &[String]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
-fn poisoned<T>(_: T) -> VoiceError {
-    VoiceError::engine("whisper", "model lock poisoned by a panic")
-}
-
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 impl AsrStream for WhisperStream {
     fn push(&mut self, pcm: &[i16]) -> Result<Option<Transcript>, VoiceError> {
+        let mut out = match self.take_partial() {
+            Some(result) => Some(self.partial(result?)),
+            None => None,
+        };
         let mut rest = pcm;
         while !rest.is_empty() {
             let room = WINDOW_SAMPLES - self.buffer.len();
@@ -574,32 +673,44 @@ impl AsrStream for WhisperStream {
             self.buffer.extend_from_slice(now);
             rest = later;
             if self.buffer.len() == WINDOW_SAMPLES {
-                let mut stats = DecodeStats::default();
-                let window = self
-                    .shared
-                    .decode_window(
-                        &self.buffer,
-                        &self.options,
-                        self.cached(),
-                        Turn::Wait,
-                        &mut stats,
-                    )
-                    .and_then(waited)?;
+                let (window, stats) = self.decode_open_window()?;
                 self.last_stats = stats;
                 self.done_windows.push(window);
                 self.buffer.clear();
                 self.draft.clear();
                 self.decoded_len = 0;
+                // A partial of the window just closed would be stale.
+                out = None;
             }
         }
-        if self.buffer.len() >= self.decoded_len + self.partial_interval_samples {
-            return self.partial();
+        if self.pending.is_none()
+            && self.buffer.len() >= self.decoded_len + self.partial_interval_samples
+        {
+            self.pending = self.shared.try_submit(
+                &self.buffer,
+                &self.options,
+                self.cached(),
+                Priority::Partial,
+            )?;
+            if self.pending.is_some() {
+                self.decoded_len = self.buffer.len();
+            }
         }
-        Ok(None)
+        Ok(out)
     }
 
     fn finish(&mut self) -> Result<Transcript, VoiceError> {
-        let result = self.hypothesis(Turn::Wait).and_then(waited);
+        let result = if self.buffer.is_empty() && !self.done_windows.is_empty() {
+            self.abandon_partial();
+            Ok(merge(&self.done_windows, self.options.language, true))
+        } else {
+            self.decode_open_window().map(|(window, stats)| {
+                self.last_stats = stats;
+                let mut windows = std::mem::take(&mut self.done_windows);
+                windows.push(window);
+                merge(&windows, self.options.language, true)
+            })
+        };
         self.buffer.clear();
         self.decoded_len = 0;
         self.done_windows.clear();
