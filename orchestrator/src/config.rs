@@ -2,12 +2,14 @@
 //! `RINGWISE_` prefix (nested keys joined by `__`, e.g. `RINGWISE_LLM__THREADS=1`). Each crate
 //! owns its section's type; this module only composes them.
 
+use dialog::policy::DialogConfig;
 use dialog::LlmConfig;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use retrieval::RetrievalConfig;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use dialog::policy::PhrasingMode;
+use std::path::{Path, PathBuf};
 use voice::VoiceConfig;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -16,7 +18,40 @@ pub struct Config {
     pub voice: VoiceConfig,
     pub llm: LlmConfig,
     pub retrieval: RetrievalConfig,
+    pub dialog: DialogSection,
     pub server: ServerConfig,
+}
+
+/// Which campaign script and NLU model the dialogue manager uses, and its settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DialogSection {
+    /// The campaign script (YAML).
+    pub campaign: PathBuf,
+    /// Folder of the NLU model (weights, lexicon).
+    pub nlu_dir: PathBuf,
+    /// A passing `ringwise qualify` report (JSON) for the configured GGUF. Without one, every
+    /// reply is a template; with one, LLM phrasing is switched on in `phrasing` mode.
+    pub qualify_report: Option<PathBuf>,
+    /// `opener` or `paraphrase`; used only with a passing `qualify_report`.
+    pub phrasing: Option<PhrasingMode>,
+    /// Where call records, recordings and the demo's CRM files go.
+    pub data_dir: PathBuf,
+    /// Policy, guard and retrieval budgets (`[dialog.manager]`).
+    pub manager: DialogConfig,
+}
+
+impl Default for DialogSection {
+    fn default() -> Self {
+        Self {
+            campaign: PathBuf::from("dialog/data/campaigns/family_education_insurance.yaml"),
+            nlu_dir: PathBuf::from("dialog/data/nlu"),
+            qualify_report: None,
+            phrasing: None,
+            data_dir: PathBuf::from("data"),
+            manager: DialogConfig::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,311 +1,453 @@
-//! The end-to-end demo on real engines and embedded defaults: a caller's sentence is spoken by
-//! TTS, streamed in 20 ms frames through VAD and Whisper, answered by the LLM, spoken back by
-//! Piper into a WAV file, and the call is stored (SQLite) and indexed (embedded vector index).
-//! No fake engine is on this path.
+//! The demo campaign, end to end on the real engines and embedded defaults (SQLite, the embedded
+//! vector index, BM25): a seeded synthetic CRM export is imported (phones hashed and sealed),
+//! the campaign's knowledge and the called customers are indexed, and a few outbound calls run
+//! through TTS → VAD → Whisper → NLU + policy + profile retrieval → Piper / the Mandarin voice,
+//! each recorded in stereo and stored with its turns, actions and outcome. No fake engine is on
+//! this path. Callers are simulated from `orchestrator/data/demo_callers.yaml`.
 
+use crate::call::{now_ms, run_call, CallPlan, CallReport};
 use crate::{Config, Engines};
 use anyhow::{bail, Context};
-use dialog::{ChatMessage, GenerationRequest, Role};
+use base64::Engine as _;
+use dialog::nlu::NluEngine;
+use dialog::policy::{
+    Campaign, DialogEvent, DialogManager, Guard, Phraser, PhrasingAuthority, QualifyReport,
+};
+use retrieval::import::{import_customers, Format};
 use retrieval::index::embedded::EmbeddedIndex;
-use retrieval::store::{CallRecord, Customer, TurnRecord};
-use retrieval::{Filter, Payload, Point, SqlStore, VectorIndex};
-use serde::Serialize;
-use std::ops::ControlFlow;
-use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio_util::sync::CancellationToken;
-use voice::audio::{resample, write_wav, FRAME_SAMPLES};
-use voice::{AsrOptions, AudioChunk, Language, Listener, SpeechEvent, SAMPLE_RATE};
-
-/// The agent's static system prompt: first in every request, so its KV prefix is reused.
-pub const SYSTEM_PROMPT: &str = "You are Ava, a friendly phone agent for Sunrise Insurance. \
-You are calling customers about car insurance. Answer the caller in one or two short, polite \
-sentences. Never invent prices or discounts.";
+use retrieval::store::{CallRecord, TurnRecord};
+use retrieval::{Language, LexicalIndex, PrivacyKeys, SqlProfileStore, SqlStore, VectorIndex};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
-    /// What the simulated caller says.
-    pub caller_sentence: String,
-    pub language: Language,
-    /// Where WAV files go.
+    /// Synthetic CRM size.
+    pub customers: usize,
+    /// Calls placed (personas in turn, languages alternating en / zh).
+    pub calls: usize,
+    pub seed: u64,
+    /// The simulated callers.
+    pub personas: PathBuf,
+    /// Where the CRM export, call records and recordings go.
     pub out_dir: PathBuf,
 }
 
 impl Default for DemoOptions {
     fn default() -> Self {
         Self {
-            caller_sentence: "Hello, I got your message about car insurance. How much would it cost me per month?"
-                .into(),
-            language: Language::English,
+            customers: 500,
+            calls: 8,
+            seed: 7,
+            personas: PathBuf::from("orchestrator/data/demo_callers.yaml"),
             out_dir: PathBuf::from("out"),
         }
     }
 }
 
-/// What the demo did, with per-stage timings in milliseconds.
+/// A simulated caller: what they say per language, and the outcome the policy should reach.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Persona {
+    pub name: String,
+    pub expect: String,
+    #[serde(default)]
+    pub en: Vec<String>,
+    #[serde(default)]
+    pub zh: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PersonaFile {
+    personas: Vec<Persona>,
+}
+
+/// Reads the simulated callers.
+pub fn load_personas(path: &Path) -> anyhow::Result<Vec<Persona>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the demo callers {}", path.display()))?;
+    let file: PersonaFile = serde_yaml_ng::from_str(&text)
+        .with_context(|| format!("parsing the demo callers {}", path.display()))?;
+    if file.personas.is_empty() {
+        bail!("{} lists no persona", path.display());
+    }
+    Ok(file.personas)
+}
+
+/// One placed call with the persona that played the customer.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoCall {
+    pub persona: String,
+    pub expected_outcome: String,
+    #[serde(flatten)]
+    pub report: CallReport,
+}
+
+impl DemoCall {
+    pub fn as_expected(&self) -> bool {
+        self.report.outcome.as_deref() == Some(self.expected_outcome.as_str())
+    }
+}
+
+/// What the demo did.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoReport {
-    pub caller_sentence: String,
-    pub partials: Vec<String>,
-    pub transcript: String,
-    pub reply: String,
-    pub caller_wav: PathBuf,
-    pub reply_wav: PathBuf,
-    pub call_id: String,
-    pub caller_audio_ms: f64,
-    pub reply_audio_ms: f64,
-    pub llm_tokens: u32,
-    /// (stage, milliseconds) in pipeline order.
+    pub crm_file: PathBuf,
+    pub imported: usize,
+    /// Rejected CRM rows as `line N: reason`.
+    pub rejected: Vec<String>,
+    pub knowledge_snippets: usize,
+    pub llm_phrasing: String,
+    pub calls: Vec<DemoCall>,
+    /// (stage, milliseconds) in order.
     pub timings: Vec<(String, f64)>,
+}
+
+impl DemoReport {
+    /// Percentile (0..=100) of a per-turn latency over every call.
+    pub fn turn_percentile(&self, field: fn(&crate::call::TurnReport) -> f64, p: f64) -> f64 {
+        let mut v: Vec<f64> = self
+            .calls
+            .iter()
+            .flat_map(|c| c.report.turns.iter().map(field))
+            .collect();
+        if v.is_empty() {
+            return 0.0;
+        }
+        v.sort_by(f64::total_cmp);
+        let at = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+        v[at.min(v.len() - 1)]
+    }
 }
 
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+/// The configured privacy keys, or for the demo a key file under `data_dir` created once
+/// (mode 0600). Production sets `retrieval.phone_hash_key` / `retrieval.encryption_key`.
+pub fn demo_keys(config: &Config, data_dir: &Path) -> anyhow::Result<PrivacyKeys> {
+    if config.retrieval.phone_hash_key.is_some() || config.retrieval.encryption_key.is_some() {
+        return Ok(config.retrieval.privacy_keys()?);
+    }
+    #[derive(Serialize, Deserialize)]
+    struct KeyFile {
+        phone_hash_key: String,
+        encryption_key: String,
+    }
+    let path = data_dir.join("demo_keys.json");
+    if !path.exists() {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let keys = KeyFile {
+            phone_hash_key: b64.encode(rand::random::<[u8; 32]>()),
+            encryption_key: b64.encode(rand::random::<[u8; 32]>()),
+        };
+        std::fs::write(&path, serde_json::to_string_pretty(&keys)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        tracing::warn!(
+            "no privacy keys configured: generated demo keys in {} (set retrieval.phone_hash_key and retrieval.encryption_key for real data)",
+            path.display()
+        );
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let keys: KeyFile =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(PrivacyKeys::from_base64(
+        &keys.phone_hash_key,
+        &keys.encryption_key,
+    )?)
 }
 
-/// Runs the demo. Engine work is blocking and runs on the blocking pool.
+/// Creates the folder of a `sqlite://` database file (SQLite creates the file, not the folder).
+pub fn ensure_sqlite_folder(url: &str) -> anyhow::Result<()> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The dialogue manager of the configured campaign over the data layer: real NLU, profile
+/// retrieval, and LLM phrasing only if a passing qualification report says so.
+pub fn build_manager(
+    config: &Config,
+    engines: &Engines,
+    profiles: Arc<SqlProfileStore>,
+) -> anyhow::Result<(DialogManager, String)> {
+    let d = &config.dialog;
+    let campaign = Arc::new(Campaign::load(&d.campaign)?);
+    let nlu = Arc::new(NluEngine::load(&d.nlu_dir, Some(engines.embedder.clone()))?);
+    let mut manager = DialogManager::new(
+        campaign,
+        nlu,
+        profiles,
+        Some(engines.embedder.clone()),
+        d.manager.clone(),
+    )?;
+    let phrasing = match (&d.phrasing, &d.qualify_report, &engines.llm) {
+        (Some(mode), Some(report), Some(llm)) => {
+            let text = std::fs::read_to_string(report)
+                .with_context(|| format!("reading the qualification report {}", report.display()))?;
+            let report: QualifyReport = serde_json::from_str(&text)
+                .with_context(|| format!("parsing the qualification report {}", report.display()))?;
+            let phraser = Phraser::new(
+                llm.clone(),
+                *mode,
+                Guard::new(d.manager.guard.clone(), Some(engines.embedder.clone())),
+                PhrasingAuthority::Qualified(&report),
+            )?;
+            manager = manager.with_phraser(phraser);
+            format!("on ({}, {} qualified)", mode.as_str(), report.model)
+        }
+        (Some(_), None, _) => {
+            bail!("dialog.phrasing is set but dialog.qualify_report is not: run `ringwise qualify --out DIR` and point dialog.qualify_report at DIR/qualify_report.json")
+        }
+        _ => "off (templates; no qualified model configured)".to_string(),
+    };
+    Ok((manager, phrasing))
+}
+
+/// Runs the demo campaign.
 pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoReport> {
     let total = Instant::now();
+    let mut timings = Vec::new();
+    let personas = load_personas(&options.personas)?;
+    let data_dir = config.dialog.data_dir.clone();
     std::fs::create_dir_all(&options.out_dir)
         .with_context(|| format!("creating {}", options.out_dir.display()))?;
+    let keys = demo_keys(config, &data_dir)?;
+
+    // 1. The CRM export, imported (cleaned, phones normalized, hashed and sealed).
+    let t = Instant::now();
+    ensure_sqlite_folder(&config.retrieval.database_url)?;
+    let store = SqlStore::connect(&config.retrieval.database_url).await?;
+    let customers = retrieval::synth::generate(options.customers, options.seed, 0.5);
+    let csv = retrieval::synth::to_csv(&customers, now_ms());
+    let crm_file = options.out_dir.join("demo_crm.csv");
+    std::fs::write(&crm_file, &csv).with_context(|| format!("writing {}", crm_file.display()))?;
+    let import = import_customers(
+        &store,
+        &keys,
+        &config.retrieval.crm,
+        Format::Csv,
+        &csv,
+        now_ms(),
+    )
+    .await?;
+    timings.push(("import.crm".into(), ms(t)));
+
+    // 2. Engines (the LLM only when phrasing may be switched on).
     let cfg = config.clone();
-    let opts = options.clone();
-    let (engines, mut report) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let engines = Engines::load(&cfg)?;
-        let report = converse(&engines, &opts)?;
-        Ok((engines, report))
-    })
-    .await??;
-    for (name, t) in engines.load_ms.iter().rev() {
-        report.timings.insert(0, (format!("load.{name}"), *t));
+    let wants_llm = config.dialog.phrasing.is_some();
+    let engines =
+        Arc::new(tokio::task::spawn_blocking(move || Engines::load(&cfg, wants_llm)).await??);
+    for (name, t) in &engines.load_ms {
+        timings.push((format!("load.{name}"), *t));
     }
 
-    // Persist the call (SQLite by default) and index the caller's words for retrieval.
+    // 3. The data layer for retrieval and the campaign's knowledge.
     let t = Instant::now();
-    let store = SqlStore::connect(&config.retrieval.database_url).await?;
-    let customer_id = "demo-customer-1".to_string();
+    let index: Arc<dyn VectorIndex> = Arc::new(EmbeddedIndex::open(
+        &config.retrieval.index_dir,
+        engines.embedder.dim(),
+    )?);
+    let lexical = Arc::new(LexicalIndex::open(&config.retrieval.lexical_dir)?);
+    let profiles = Arc::new(SqlProfileStore::new(
+        store.clone(),
+        engines.embedder.clone(),
+        index,
+        lexical,
+    ));
+    let (manager, llm_phrasing) = build_manager(config, &engines, profiles.clone())?;
+    let manager = Arc::new(manager);
+    let campaign = manager.campaign();
     store
-        .upsert_customer(&Customer {
-            id: customer_id.clone(),
-            display_name: "Demo Customer".into(),
-            language: options.language.code().into(),
+        .upsert_campaign(&retrieval::store::Campaign {
+            id: campaign.id.clone(),
+            name: campaign.name.clone(),
+            product: campaign.product.en.clone().unwrap_or_default(),
+            language: campaign
+                .languages
+                .iter()
+                .map(|l| l.code())
+                .collect::<Vec<_>>()
+                .join(","),
+            status: "running".into(),
             created_at_ms: now_ms(),
         })
         .await?;
-    let call = CallRecord {
-        id: report.call_id.clone(),
-        customer_id: customer_id.clone(),
-        campaign_id: "demo-car-insurance".into(),
-        started_at_ms: now_ms() - total.elapsed().as_millis() as i64,
-        ended_at_ms: now_ms(),
-        outcome: "completed".into(),
-        turns: vec![
-            TurnRecord {
-                speaker: "caller".into(),
-                text: report.transcript.clone(),
-                latency_ms: None,
-            },
-            TurnRecord {
-                speaker: "bot".into(),
-                text: report.reply.clone(),
-                latency_ms: report
-                    .timings
-                    .iter()
-                    .find(|(s, _)| s == "llm.total")
-                    .map(|(_, t)| *t),
-            },
-        ],
-    };
-    store.insert_call(&call).await?;
-    report.timings.push(("store.call".into(), ms(t)));
-
-    let t = Instant::now();
-    let index = EmbeddedIndex::open(&config.retrieval.index_dir, engines.embedder.dim())?;
-    let text = report.transcript.clone();
-    let embedder = engines.embedder.clone();
-    let vector = tokio::task::spawn_blocking(move || embedder.embed(&[&text]))
-        .await??
-        .pop()
-        .context("the embedder returned no vector")?;
-    let id = now_ms() as u64;
-    let payload = Payload {
-        customer_id: Some(customer_id.clone()),
-        campaign_id: Some(call.campaign_id.clone()),
-        kind: "history".into(),
-        text: report.transcript.clone(),
-    };
-    index
-        .upsert(vec![Point {
-            id,
-            vector: vector.clone(),
-            payload,
-        }])
-        .await?;
-    let hits = index
-        .search(&vector, 1, &Filter::customer(customer_id))
-        .await?;
-    if hits.first().map(|h| h.id) != Some(id) {
-        bail!("the call snippet just indexed was not found again");
+    let mut knowledge: Vec<&str> = Vec::new();
+    for entry in &campaign.faq {
+        knowledge.extend(entry.answer.en.as_deref());
+        knowledge.extend(entry.answer.zh.as_deref());
     }
-    report
-        .timings
-        .push(("index.embed_upsert_search".into(), ms(t)));
-    report.timings.push(("total".into(), ms(total)));
-    Ok(report)
-}
+    let knowledge_snippets = profiles.index_knowledge(&campaign.id, &knowledge).await?;
+    timings.push(("index.knowledge".into(), ms(t)));
 
-/// The reply up to its last complete sentence, so a reply cut by the token budget is not spoken
-/// half-finished; the whole text when it has no sentence end.
-fn whole_sentences(text: &str) -> String {
-    let text = text.trim();
-    match text.rfind(['.', '!', '?', '。', '！', '？']) {
-        Some(at) => {
-            let end = at + text[at..].chars().next().map_or(1, char::len_utf8);
-            text[..end].to_string()
+    // 4. Who is called: imported, reachable customers, languages alternating.
+    let mut calls = Vec::new();
+    let mut used = std::collections::HashSet::new();
+    for i in 0..options.calls {
+        let persona = &personas[i % personas.len()];
+        let language = if i % 2 == 0 { Language::En } else { Language::Zh };
+        let lines = match language {
+            Language::En => &persona.en,
+            Language::Zh => &persona.zh,
+        };
+        if lines.is_empty() || !campaign.languages.contains(&language) {
+            continue;
         }
-        None => text.to_string(),
-    }
-}
-
-/// One caller turn through every engine. Blocking.
-fn converse(engines: &Engines, opts: &DemoOptions) -> anyhow::Result<DemoReport> {
-    let mut timings: Vec<(String, f64)> = Vec::new();
-    let cancel = CancellationToken::new();
-
-    // 1. The caller's voice, synthesized, brought to 16 kHz, with silence around it.
-    let t = Instant::now();
-    let tts = engines.tts(opts.language);
-    let mut caller = Vec::<i16>::new();
-    tts.synthesize(
-        &opts.caller_sentence,
-        opts.language,
-        &cancel,
-        &mut |chunk| {
-            caller.extend_from_slice(&chunk.samples);
-            ControlFlow::Continue(())
-        },
-    )?;
-    timings.push(("tts.caller".into(), ms(t)));
-    let speech = resample(&caller, tts.sample_rate(), SAMPLE_RATE)?;
-    let silence = vec![0i16; SAMPLE_RATE as usize / 2];
-    let stream: Vec<i16> = [&silence[..], &speech[..], &silence[..], &silence[..]].concat();
-    let caller_audio = AudioChunk {
-        sample_rate: SAMPLE_RATE,
-        samples: stream,
-    };
-    let caller_wav = opts.out_dir.join("demo_caller.wav");
-    write_wav(&caller_wav, &caller_audio)?;
-
-    // 2. 20 ms frames through VAD and Whisper (with pre-roll), partials while speaking.
-    let asr = engines.asr(opts.language).start(&AsrOptions {
-        language: opts.language,
-        initial_prompt: Some("Sunrise Insurance, car insurance".into()),
-    })?;
-    let mut listener = Listener::new((engines.new_vad)()?, asr);
-    let mut partials = Vec::new();
-    let mut transcript = None;
-    let t_stream = Instant::now();
-    let mut final_latency_ms = 0.0;
-    let frames = caller_audio
-        .samples
-        .chunks(FRAME_SAMPLES)
-        .collect::<Vec<_>>();
-    for (i, &frame) in frames.iter().enumerate() {
-        let t = Instant::now();
-        let mut events = listener.push(frame)?;
-        if i + 1 == frames.len() {
-            events.extend(listener.flush()?);
-        }
-        for event in events {
-            match event {
-                SpeechEvent::Started { .. } => {}
-                SpeechEvent::Partial { transcript: p, .. } => partials.push(p.text),
-                SpeechEvent::Final { transcript: f, .. } => {
-                    // The frame that ended the utterance also paid for the final decode.
-                    final_latency_ms = ms(t);
-                    transcript.get_or_insert(f.text);
+        let mut chosen = None;
+        for c in customers
+            .iter()
+            .filter(|c| c.language == language.code() && !used.contains(&c.customer_id))
+        {
+            match store.profile(&c.customer_id).await? {
+                Some(p) if !p.do_not_call => {
+                    chosen = Some(c.customer_id.clone());
+                    break;
                 }
+                _ => {}
             }
         }
-    }
-    timings.push(("vad_asr.stream".into(), ms(t_stream)));
-    timings.push(("asr.endpoint_to_final".into(), final_latency_ms));
-    let transcript = transcript.context("the VAD found no speech in the caller's audio")?;
-    if transcript.trim().is_empty() {
-        bail!("Whisper returned an empty transcript for the caller's sentence");
-    }
+        let Some(customer_id) = chosen else {
+            tracing::warn!("no reachable {} customer left for call {i}", language.code());
+            continue;
+        };
+        used.insert(customer_id.clone());
+        let t = Instant::now();
+        profiles.index_customer(&customer_id).await?;
+        timings.push((format!("call{i}.index_customer"), ms(t)));
 
-    // 3. The LLM answers; static system prompt first.
-    let mut request = GenerationRequest::new(vec![
-        ChatMessage::new(Role::System, SYSTEM_PROMPT),
-        ChatMessage::new(Role::User, transcript.clone()),
-    ]);
-    request.max_tokens = 64;
-    request.stop = vec!["\n".into()];
-    let t = Instant::now();
-    let mut first_piece_ms = None;
-    let out = engines.llm.generate(&request, &cancel, &mut |_| {
-        first_piece_ms.get_or_insert_with(|| ms(t));
-        ControlFlow::Continue(())
-    })?;
-    timings.push(("llm.first_token".into(), out.first_token_ms));
-    timings.push(("llm.total".into(), out.total_ms));
-    let reply = whole_sentences(&out.text);
-    if reply.is_empty() {
-        bail!("the LLM produced an empty reply ({:?})", out.stop_reason);
+        let call_id = format!("demo-{}-{i}", now_ms());
+        let plan = CallPlan {
+            call_id: call_id.clone(),
+            customer_id,
+            language,
+            seed: options.seed + i as u64,
+            caller_lines: lines.clone(),
+            recording: data_dir.join("recordings").join(format!("{call_id}.wav")),
+        };
+        let t = Instant::now();
+        let (e, m) = (engines.clone(), manager.clone());
+        let report = tokio::task::spawn_blocking(move || run_call(&e, &m, &plan)).await??;
+        timings.push((format!("call{i}.run"), ms(t)));
+        let t = Instant::now();
+        persist(&store, &keys, &profiles, &data_dir, &report).await?;
+        timings.push((format!("call{i}.persist"), ms(t)));
+        calls.push(DemoCall {
+            persona: persona.name.clone(),
+            expected_outcome: persona.expect.clone(),
+            report,
+        });
     }
-
-    // 4. The reply spoken by Piper, first audio timed.
-    let t = Instant::now();
-    let mut first_audio = None;
-    let mut reply_pcm = Vec::new();
-    let bot_tts = engines.tts(opts.language);
-    bot_tts.synthesize(&reply, opts.language, &cancel, &mut |chunk| {
-        first_audio.get_or_insert_with(|| ms(t));
-        reply_pcm.extend_from_slice(&chunk.samples);
-        ControlFlow::Continue(())
-    })?;
-    timings.push((
-        "tts.reply_first_audio".into(),
-        first_audio.unwrap_or_default(),
-    ));
-    timings.push(("tts.reply_total".into(), ms(t)));
-    let reply_audio = AudioChunk {
-        sample_rate: bot_tts.sample_rate(),
-        samples: reply_pcm,
-    };
-    let reply_wav = opts.out_dir.join("demo_reply.wav");
-    write_wav(&reply_wav, &reply_audio)?;
-
+    timings.push(("total".into(), ms(total)));
     Ok(DemoReport {
-        caller_sentence: opts.caller_sentence.clone(),
-        partials,
-        transcript,
-        reply,
-        caller_wav,
-        reply_wav,
-        call_id: format!("demo-{}", now_ms()),
-        caller_audio_ms: speech.len() as f64 * 1000.0 / f64::from(SAMPLE_RATE),
-        reply_audio_ms: reply_audio.duration_ms(),
-        llm_tokens: out.generated_tokens,
+        crm_file,
+        imported: import.accepted,
+        rejected: import
+            .rejected
+            .iter()
+            .map(|r| format!("line {}: {}", r.line, r.reason))
+            .collect(),
+        knowledge_snippets,
+        llm_phrasing,
+        calls,
         timings,
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replies_are_cut_to_whole_sentences() {
-        assert_eq!(whole_sentences(" Sure. I can help with"), "Sure.");
-        assert_eq!(whole_sentences("您好！请问"), "您好！");
-        assert_eq!(whole_sentences("no end"), "no end");
+/// Stores the call (turns, actions, outcome, sealed recording path), applies its events
+/// (do-not-call) and re-indexes the customer so the next call retrieves this one.
+async fn persist(
+    store: &SqlStore,
+    keys: &PrivacyKeys,
+    profiles: &SqlProfileStore,
+    data_dir: &Path,
+    report: &CallReport,
+) -> anyhow::Result<()> {
+    let state = &report.state;
+    let mut turns = Vec::new();
+    for t in &state.turns {
+        if let Some(c) = &t.caller {
+            turns.push(TurnRecord {
+                speaker: "caller".into(),
+                text: c.text.clone(),
+                latency_ms: None,
+            });
+        }
+        turns.push(TurnRecord {
+            speaker: "bot".into(),
+            text: t.reply.clone(),
+            latency_ms: Some(t.first_sentence_ms),
+        });
     }
+    store
+        .insert_call(&CallRecord {
+            id: report.call_id.clone(),
+            customer_id: report.customer_id.clone(),
+            campaign_id: state.campaign_id.clone(),
+            started_at_ms: report.started_at_ms,
+            ended_at_ms: report.ended_at_ms,
+            outcome: report
+                .outcome
+                .clone()
+                .unwrap_or_else(|| "no_outcome".into()),
+            turns,
+        })
+        .await?;
+    let actions = state
+        .turns
+        .iter()
+        .map(|t| {
+            Ok(retrieval::store::Action {
+                call_id: report.call_id.clone(),
+                seq: t.index as i64,
+                kind: t.decision.action.kind().to_string(),
+                detail: serde_json::to_string(&t.decision)?,
+                at_ms: report.ended_at_ms,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    store.insert_actions(&actions).await?;
+    if report
+        .events
+        .iter()
+        .any(|e| matches!(e, DialogEvent::AddToDoNotCall))
+    {
+        store
+            .set_do_not_call(&report.customer_id, true, "call", now_ms())
+            .await?;
+    }
+    let bytes = std::fs::metadata(&report.recording).map_or(0, |m| m.len() as i64);
+    store
+        .insert_recording(
+            &retrieval::store::Recording {
+                call_id: report.call_id.clone(),
+                path: report.recording.clone(),
+                sample_rate: i64::from(voice::SAMPLE_RATE),
+                duration_ms: report.recording_ms as i64,
+                bytes,
+                created_at_ms: report.ended_at_ms,
+            },
+            keys,
+        )
+        .await?;
+    let dir = data_dir.join("calls");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{}.json", report.call_id));
+    std::fs::write(&path, state.to_json()?).with_context(|| format!("writing {}", path.display()))?;
+    profiles.index_customer(&report.customer_id).await?;
+    Ok(())
 }

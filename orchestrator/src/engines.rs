@@ -24,7 +24,8 @@ pub struct Engines {
     pub asr_zh: Arc<dyn SpeechToText>,
     pub tts_en: Arc<dyn TextToSpeech>,
     pub tts_zh: Arc<dyn TextToSpeech>,
-    pub llm: Arc<dyn LanguageModel>,
+    /// Loaded only where it is used (LLM phrasing of a qualified model, `qualify`).
+    pub llm: Option<Arc<dyn LanguageModel>>,
     pub embedder: Arc<dyn Embedder>,
     /// (engine, milliseconds to load) in load order.
     pub load_ms: Vec<(&'static str, f64)>,
@@ -50,10 +51,10 @@ fn timed<T>(
 }
 
 impl Engines {
-    /// Loads Whisper (one checkpoint per configured language, shared when equal), Piper,
-    /// espeak-ng, the LLM and the embedder. Blocking: call before serving, or in
-    /// `spawn_blocking`.
-    pub fn load(config: &Config) -> anyhow::Result<Self> {
+    /// Loads Whisper (one checkpoint per configured language, shared when equal), Piper, the
+    /// Mandarin voice, the embedder, and the LLM if `with_llm`. Blocking: call before serving,
+    /// or in `spawn_blocking`.
+    pub fn load(config: &Config, with_llm: bool) -> anyhow::Result<Self> {
         let v = &config.voice;
         let mut load_ms = Vec::new();
         let asr_en: Arc<dyn SpeechToText> = timed(&mut load_ms, "asr_en", || {
@@ -70,9 +71,14 @@ impl Engines {
             timed(&mut load_ms, "tts_en", || Ok(Arc::new(PiperTts::load(v)?)))?;
         let tts_zh: Arc<dyn TextToSpeech> =
             timed(&mut load_ms, "tts_zh", || Ok(Arc::from(load_mandarin(v)?)))?;
-        let llm: Arc<dyn LanguageModel> = timed(&mut load_ms, "llm", || {
-            Ok(Arc::new(LlamaCppModel::load(&config.llm)?))
-        })?;
+        let llm = if with_llm {
+            let llm: Arc<dyn LanguageModel> = timed(&mut load_ms, "llm", || {
+                Ok(Arc::new(LlamaCppModel::load(&config.llm)?))
+            })?;
+            Some(llm)
+        } else {
+            None
+        };
         let embedder: Arc<dyn Embedder> = timed(&mut load_ms, "embedder", || {
             Ok(Arc::new(BertEmbedder::load(
                 &config.retrieval.embedder_dir,

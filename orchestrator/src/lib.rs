@@ -1,6 +1,7 @@
 //! The orchestrator: loads the engines, serves the gRPC API (tonic, with tower middleware at the
 //! edge only), runs call sessions and the demo. The `ringwise` binary is its command line.
 
+pub mod call;
 pub mod config;
 pub mod demo;
 pub mod engines;

@@ -26,7 +26,7 @@ fn fake_engines() -> Engines {
         asr_zh: asr,
         tts_en: Arc::new(FakeTts),
         tts_zh: Arc::new(FakeTts),
-        llm: Arc::new(FakeLlm),
+        llm: Some(Arc::new(FakeLlm)),
         embedder: Arc::new(FakeEmbedder::default()),
         load_ms: vec![("fake", 0.0)],
     }
