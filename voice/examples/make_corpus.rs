@@ -3,9 +3,11 @@
 //! hum, hold music) that must give no text; `corpus.jsonl` lists every clip with its reference.
 //!
 //! Voices: English by Piper joe (sampling noise off, so it is repeatable) and by one espeak-ng
-//! voice taken in turn from [`ESPEAK_EN`]; Mandarin by espeak-ng `cmn` (poor test audio: see
-//! shared MODELS.md). espeak-ng runs as the `espeak-ng` program (Debian's), Piper as the crate's
-//! engine on the models from scripts/setup.sh.
+//! voice taken in turn from [`ESPEAK_EN`]; Mandarin by the neural FastSpeech2 voice (the crate's
+//! `ZhFastSpeechTts`, deterministic) and by espeak-ng `cmn` (poor test audio, which Whisper
+//! hallucinates on: see shared MODELS.md; scored apart). espeak-ng runs as the `espeak-ng`
+//! program (Debian's), Piper and FastSpeech2 as the crate's engines on the models from
+//! scripts/setup.sh.
 //!
 //! Conditions: `clean` (16 kHz), `phone` (down to 8 kHz, G.711 μ-law encoded and decoded, stored
 //! at 8 kHz), `phone_noise` (pink noise mixed in at [`NOISE_SNR_DB`] first, then the phone line).
@@ -22,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use voice::audio::g711::G711Law;
 use voice::audio::{read_wav, resample, write_wav, AudioChunk, TELEPHONE_RATE};
 use voice::tts::piper::PiperTts;
+use voice::tts::zh_fastspeech::ZhFastSpeechTts;
 use voice::{Language, TextToSpeech, VoiceConfig, SAMPLE_RATE};
 
 /// espeak-ng voices for English, one per phrase in turn.
@@ -65,6 +68,8 @@ fn main() -> Result<()> {
     let piper = PiperTts::load(&config)
         .context("loading Piper (run scripts/setup.sh)")?
         .with_sampling_noise(0.0, 0.0);
+    let mandarin = ZhFastSpeechTts::load(&config)
+        .context("loading the Mandarin voice (run scripts/setup.sh)")?;
     let phrases = std::fs::read_to_string(dir.join("phrases.tsv")).context("phrases.tsv")?;
     for old in std::fs::read_dir(&dir)? {
         let path = old?.path();
@@ -90,14 +95,20 @@ fn main() -> Result<()> {
                 let espeak_voice = ESPEAK_EN[en_index % ESPEAK_EN.len()];
                 en_index += 1;
                 vec![
-                    ("piper-joe".into(), speak_piper(&piper, text)?),
+                    ("piper-joe".into(), speak(&piper, Language::English, text)?),
                     (
                         format!("espeak-{espeak_voice}"),
                         speak_espeak(espeak_voice, text)?,
                     ),
                 ]
             }
-            Language::Chinese => vec![("espeak-cmn".into(), speak_espeak("cmn", text)?)],
+            Language::Chinese => vec![
+                (
+                    "zh-fastspeech2".into(),
+                    speak(&mandarin, Language::Chinese, text)?,
+                ),
+                ("espeak-cmn".into(), speak_espeak("cmn", text)?),
+            ],
         };
         for (voice, pcm) in voices {
             let speech = prepare_speech(&pcm)?;
@@ -155,19 +166,14 @@ fn chunk(sample_rate: u32, samples: Vec<i16>) -> AudioChunk {
     }
 }
 
-/// Piper joe at its own rate, resampled to 16 kHz.
-fn speak_piper(piper: &PiperTts, text: &str) -> Result<Vec<i16>> {
+/// One of the crate's voices at its own rate, resampled to 16 kHz.
+fn speak(tts: &dyn TextToSpeech, language: Language, text: &str) -> Result<Vec<i16>> {
     let mut pcm = Vec::new();
-    piper.synthesize(
-        text,
-        Language::English,
-        &CancellationToken::new(),
-        &mut |frame| {
-            pcm.extend_from_slice(&frame.samples);
-            ControlFlow::Continue(())
-        },
-    )?;
-    Ok(resample(&pcm, piper.sample_rate(), SAMPLE_RATE)?)
+    tts.synthesize(text, language, &CancellationToken::new(), &mut |frame| {
+        pcm.extend_from_slice(&frame.samples);
+        ControlFlow::Continue(())
+    })?;
+    Ok(resample(&pcm, tts.sample_rate(), SAMPLE_RATE)?)
 }
 
 /// The `espeak-ng` program with `voice`, resampled to 16 kHz.
