@@ -1,6 +1,9 @@
 //! Scores the NLU on the held-out split of `dialog/data/nlu/{en,zh}.jsonl` and times it: one line
-//! per figure, the BENCHMARKS.md key first. Needs `models/all-MiniLM-L6-v2` (scripts/setup.sh).
-//! Run: `cargo run -p dialog --example nlu_bench`.
+//! per figure, the BENCHMARKS.md key first, then the confusion matrix and the misses. Needs
+//! `models/all-MiniLM-L6-v2` (scripts/setup.sh).
+//! Run: `cargo run -p dialog --example nlu_bench`. Environment:
+//! `NLU_BENCH_LOAD=<n>` keeps n extra threads busy while timing (other calls on the same CPU);
+//! `NLU_BENCH_OUT=<file>` writes each held-out turn's prediction as JSONL.
 #![allow(clippy::print_stdout)]
 
 use dialog::nlu::data::{load_turns, Scores, Split};
@@ -8,7 +11,9 @@ use dialog::nlu::model::SENTIMENT_CLASSES;
 use dialog::nlu::NluEngine;
 use dialog::{Intent, Understand};
 use retrieval::{BertEmbedder, Embedder, Language};
+use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,8 +21,16 @@ use std::time::Instant;
 const PASSES: usize = 3;
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
+        .copied()
+        .unwrap_or(0.0)
 }
+
+/// Short column names of the confusion matrix, in [`Intent::ALL`] order.
+const SHORT: [&str; 9] = [
+    "enq", "cmp", "buy", "price", "ref", "cb", "opt", "robot", "oth",
+];
 
 fn main() -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -26,6 +39,14 @@ fn main() -> anyhow::Result<()> {
         &root.join("../models/all-MiniLM-L6-v2"),
     )?);
     let engine = NluEngine::load(&dir, Some(embedder))?;
+    let load: usize = std::env::var("NLU_BENCH_LOAD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut out = match std::env::var("NLU_BENCH_OUT") {
+        Ok(path) => Some(std::fs::File::create(path)?),
+        Err(_) => None,
+    };
     let mut all_ms = Vec::new();
     for language in [Language::En, Language::Zh] {
         let code = language.code();
@@ -41,6 +62,16 @@ fn main() -> anyhow::Result<()> {
             gold.push(index(t.intent));
             predicted.push(index(r.intent));
             sent_ok += usize::from(r.sentiment.label == t.sentiment);
+            if let Some(f) = out.as_mut() {
+                let row = serde_json::json!({
+                    "language": code,
+                    "text": t.text,
+                    "gold": t.intent.as_str(),
+                    "predicted": r.intent.as_str(),
+                    "confidence": r.confidence,
+                });
+                writeln!(f, "{row}")?;
+            }
             if r.intent != t.intent {
                 errors.push(format!(
                     "  miss {code}: {:?} gold={} got={} p={:.2}",
@@ -73,10 +104,39 @@ fn main() -> anyhow::Result<()> {
             sent_ok as f64 / turns.len().max(1) as f64,
             SENTIMENT_CLASSES
         );
+        println!("  confusion {code} (rows gold, columns predicted):");
+        println!("  {:>6} {}", "", SHORT.map(|s| format!("{s:>5}")).join(" "));
+        for (g, name) in SHORT.iter().enumerate() {
+            let row: Vec<String> = (0..Intent::ALL.len())
+                .map(|p| {
+                    let n = gold
+                        .iter()
+                        .zip(&predicted)
+                        .filter(|(a, b)| **a == g && **b == p)
+                        .count();
+                    format!("{n:>5}")
+                })
+                .collect();
+            println!("  {name:>6} {}", row.join(" "));
+        }
         for e in &errors {
             println!("{e}");
         }
-        // Latency: one turn at a time, as in a call.
+        // Latency: one turn at a time, as in a call, with `load` other threads spinning.
+        let stop = Arc::new(AtomicBool::new(false));
+        let spinners: Vec<_> = (0..load)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6364136223846793005).wrapping_add(1),
+                        );
+                    }
+                })
+            })
+            .collect();
         for t in &turns {
             engine.understand(&t.text, language)?;
         }
@@ -88,9 +148,13 @@ fn main() -> anyhow::Result<()> {
                 ms.push(start.elapsed().as_secs_f64() * 1e3);
             }
         }
+        stop.store(true, Ordering::Relaxed);
+        for s in spinners {
+            let _ = s.join();
+        }
         ms.sort_by(f64::total_cmp);
         println!(
-            "nlu.latency_ms_p95_{code} {:.2} ms per turn (p50 {:.2}, max {:.2}, {} calls)",
+            "nlu.latency_ms_p95_{code} {:.2} ms per turn (p50 {:.2}, max {:.2}, {} calls, {load} busy threads beside)",
             percentile(&ms, 0.95),
             percentile(&ms, 0.5),
             ms.last().copied().unwrap_or(0.0),
@@ -100,7 +164,7 @@ fn main() -> anyhow::Result<()> {
     }
     all_ms.sort_by(f64::total_cmp);
     println!(
-        "nlu.latency_ms_p95 {:.2} ms per turn, en and zh together (p50 {:.2}, {} calls, threads: candle default)",
+        "nlu.latency_ms_p95 {:.2} ms per turn, en and zh together (p50 {:.2}, {} calls, {load} busy threads beside)",
         percentile(&all_ms, 0.95),
         percentile(&all_ms, 0.5),
         all_ms.len()

@@ -57,6 +57,59 @@ fn held_out_accuracy_and_macro_f1_meet_the_bound() -> anyhow::Result<()> {
 }
 
 #[test]
+fn opt_outs_with_their_own_negation_stay_opt_outs() -> anyhow::Result<()> {
+    let engine = NluEngine::load(&data_dir(), Some(embedder()?))?;
+    let cases = [
+        ("以后别再给我打电话了", Language::Zh, Intent::OptOut),
+        ("以后別再給我打電話了", Language::Zh, Intent::OptOut),
+        ("不 别再打了", Language::Zh, Intent::OptOut),
+        ("明天再给我打电话", Language::Zh, Intent::CallbackRequest),
+        ("don't call me again", Language::En, Intent::OptOut),
+        ("never call me again", Language::En, Intent::OptOut),
+        (
+            "not interested and dont call me again",
+            Language::En,
+            Intent::OptOut,
+        ),
+        ("not interested", Language::En, Intent::Refusal),
+        (
+            "its not too expensive actually, lets go ahead",
+            Language::En,
+            Intent::PurchaseIntent,
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (text, language, want) in cases {
+        let r = engine.understand(text, language)?;
+        if r.intent != want {
+            wrong.push(format!("{text:?}: {:?}, want {want:?}", r.intent));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    Ok(())
+}
+
+#[test]
+fn the_turn_embedding_is_exposed_for_reuse() -> anyhow::Result<()> {
+    let embedder = embedder()?;
+    let engine = NluEngine::load(&data_dir(), Some(embedder.clone()))?;
+    let text = "does the policy cover my kids";
+    let r = engine.understand(text, Language::En)?;
+    let mine = r.embedding.ok_or_else(|| anyhow::anyhow!("no embedding"))?;
+    let again = embedder.embed(&[text])?.pop().unwrap_or_default();
+    assert_eq!(mine.len(), embedder.dim());
+    let cosine: f32 = mine.iter().zip(&again).map(|(a, b)| a * b).sum();
+    assert!(cosine > 0.999, "cosine {cosine}");
+    // Mandarin reads no embedding (MiniLM is English-only), and an empty turn none either.
+    assert!(engine
+        .understand("太贵了", Language::Zh)?
+        .embedding
+        .is_none());
+    assert!(engine.understand(" ", Language::En)?.embedding.is_none());
+    Ok(())
+}
+
+#[test]
 fn real_nlu_keeps_the_contract() -> anyhow::Result<()> {
     check_contract(&NluEngine::load(&data_dir(), Some(embedder()?))?)
 }

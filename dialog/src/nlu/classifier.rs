@@ -25,6 +25,10 @@ pub struct TrainConfig {
     pub learning_rate: f64,
     /// L2 penalty on the weights (not the bias), added to the mean cross-entropy.
     pub l2: f64,
+    /// Weight each example by the inverse frequency of its class, so a class with fewer
+    /// training turns counts as much as the others.
+    #[serde(default)]
+    pub balanced: bool,
 }
 
 impl Default for TrainConfig {
@@ -33,6 +37,7 @@ impl Default for TrainConfig {
             epochs: 300,
             learning_rate: 0.05,
             l2: 1e-3,
+            balanced: false,
         }
     }
 }
@@ -95,6 +100,24 @@ impl LinearClassifier {
             &dev,
         )
         .map_err(candle)?;
+        // Per-example weights summing to 1: uniform, or inverse class frequency.
+        let mut counts = vec![0usize; classes];
+        labels.iter().for_each(|&l| counts[l] += 1);
+        let raw: Vec<f32> = labels
+            .iter()
+            .map(|&l| {
+                if config.balanced {
+                    1.0 / counts[l] as f32
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let total: f32 = raw.iter().sum();
+        let sample_weights =
+            Tensor::from_vec(raw.iter().map(|w| w / total).collect::<Vec<_>>(), n, &dev)
+                .map_err(candle)?;
+        let y_column = y.unsqueeze(1).map_err(candle)?;
         let w = Var::zeros((classes, dim), DType::F32, &dev).map_err(candle)?;
         let b = Var::zeros(classes, DType::F32, &dev).map_err(candle)?;
         let mut opt = AdamW::new(
@@ -111,7 +134,9 @@ impl LinearClassifier {
                 .matmul(&w.as_tensor().t().map_err(candle)?)
                 .and_then(|l| l.broadcast_add(b.as_tensor()))
                 .map_err(candle)?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &y)
+            let loss = candle_nn::ops::log_softmax(&logits, 1)
+                .and_then(|lp| lp.gather(&y_column, 1)?.squeeze(1))
+                .and_then(|nll| (nll * &sample_weights)?.sum_all()?.neg())
                 .and_then(|ce| ce + (w.as_tensor().sqr()?.sum_all()? * config.l2)?)
                 .map_err(candle)?;
             opt.backward_step(&loss).map_err(candle)?;

@@ -116,6 +116,7 @@ impl Understand for NluEngine {
                 keywords,
                 language,
                 times,
+                embedding: None,
             });
         }
         let model = self.model(language);
@@ -164,6 +165,7 @@ impl Understand for NluEngine {
             keywords,
             language,
             times,
+            embedding: (!features.dense.is_empty()).then_some(features.dense),
         })
     }
 }

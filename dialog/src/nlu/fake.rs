@@ -58,6 +58,7 @@ impl Understand for FakeNlu {
             keywords,
             language,
             times,
+            embedding: None,
         })
     }
 }

@@ -1,6 +1,8 @@
 //! Keyword and sentiment lexicons for English and Mandarin (`data/nlu/lexicon.json`), matched
 //! on normalised words (en) or characters (zh) with negation: a negator shortly before a match
-//! within the same clause ("not too expensive", 不贵, 不是没时间) marks it negated.
+//! within the same clause ("not too expensive", 不贵, 不是没时间) marks it negated, except for
+//! keys whose phrases carry their own negation (`fixed_polarity`: 以后别再给我打电话了 is an
+//! opt-out, not a negated one).
 
 use super::{text, Keyword};
 use crate::DialogError;
@@ -28,6 +30,11 @@ struct KeyPhrases {
 struct LanguageFile {
     negators: Vec<String>,
     clause_breaks: Vec<String>,
+    /// Keys never marked negated: their phrases already say "don't" ("dont call me", 别再打),
+    /// and a negator before them is part of the same request (以后别再给我打电话, "no, never
+    /// call me"), not its opposite.
+    #[serde(default)]
+    fixed_polarity: Vec<String>,
     keywords: Vec<KeyPhrases>,
     blockers: Vec<KeyPhrases>,
     sentiment: BTreeMap<String, f32>,
@@ -46,6 +53,8 @@ type Units = Vec<String>;
 struct Entry {
     key: String,
     phrase: Units,
+    /// Never negated (see `LanguageFile::fixed_polarity`).
+    fixed_polarity: bool,
     /// Longer phrases containing this one that cancel it (贵公司 is not 贵).
     blockers: Vec<Units>,
 }
@@ -118,7 +127,7 @@ impl Lexicon {
                     let keyword = Keyword {
                         key: entry.key.clone(),
                         matched: lex.join(&clause.units[start..end]),
-                        negated: lex.negated(&clause.units, start),
+                        negated: !entry.fixed_polarity && lex.negated(&clause.units, start),
                     };
                     if !found
                         .iter()
@@ -173,9 +182,11 @@ impl LanguageLexicon {
                     .filter(|b| b.key == kp.key)
                     .flat_map(|b| b.phrases.iter().map(|p| units(p)))
                     .collect();
+                let fixed_polarity = file.fixed_polarity.contains(&kp.key);
                 kp.phrases.iter().map(move |p| Entry {
                     key: kp.key.clone(),
                     phrase: units(p),
+                    fixed_polarity,
                     blockers: blockers.clone(),
                 })
             })
@@ -332,6 +343,36 @@ mod tests {
         assert!(zh.contains(&("no_time".into(), true)), "{zh:?}");
         let zh = keys(&lex, "贵公司是哪家", Language::Zh);
         assert!(!zh.iter().any(|(k, _)| k == "too_expensive"), "{zh:?}");
+    }
+
+    #[test]
+    fn an_opt_out_is_never_negated_by_its_own_negation() {
+        let lex = lexicon();
+        for (t, lang) in [
+            ("以后别再给我打电话了", Language::Zh),
+            ("以后別再給我打電話了", Language::Zh),
+            ("不 别再打了", Language::Zh),
+            ("你们不要给我打电话", Language::Zh),
+            ("don't call me again", Language::En),
+            ("dont call me again", Language::En),
+            ("never call me again", Language::En),
+            ("no, never call this number again", Language::En),
+            ("not interested and don't call me again", Language::En),
+        ] {
+            let k = keys(&lex, t, lang);
+            assert!(k.contains(&("do_not_call".into(), false)), "{t}: {k:?}");
+            assert!(!k.contains(&("do_not_call".into(), true)), "{t}: {k:?}");
+        }
+        // "明天再给我打电话" asks for a callback: no opt-out phrase in it.
+        let k = keys(&lex, "明天再给我打电话", Language::Zh);
+        assert!(!k.iter().any(|(key, _)| key == "do_not_call"), "{k:?}");
+        // Other keys still follow negation.
+        let k = keys(&lex, "not interested", Language::En);
+        assert!(k.contains(&("not_interested".into(), false)), "{k:?}");
+        let k = keys(&lex, "it's not too expensive", Language::En);
+        assert!(k.contains(&("too_expensive".into(), true)), "{k:?}");
+        let k = keys(&lex, "别再打给我了", Language::Zh);
+        assert!(k.contains(&("callback".into(), true)), "{k:?}");
     }
 
     #[test]

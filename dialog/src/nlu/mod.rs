@@ -152,6 +152,12 @@ pub struct NluResult {
     /// Times the caller named ("tomorrow at 3", 明天下午三点), in order of appearance; the
     /// policy books a callback from the first one.
     pub times: Vec<TimeMention>,
+    /// The turn's sentence embedding when the model read one (English with the MiniLM
+    /// embedder): unit length, from the process's [`retrieval::Embedder`], so the FAQ lookup and
+    /// `ProfileStore::context_with_embedding` can reuse it instead of embedding the turn again.
+    /// Not serialised (call records stay small).
+    #[serde(skip)]
+    pub embedding: Option<Vec<f32>>,
 }
 
 impl NluResult {

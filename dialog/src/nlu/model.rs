@@ -14,6 +14,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// How many words of a turn the sentence embedder reads ([`text::head_words`]): the labelled
+/// turns have at most 17, so this only bounds the cost of a rambling turn (~50 tokens).
+pub const MAX_EMBEDDED_WORDS: usize = 32;
+
 /// Sentiment classes in the classifier's order.
 pub const SENTIMENT_CLASSES: [SentimentLabel; 3] = [
     SentimentLabel::Negative,
@@ -107,8 +111,12 @@ pub fn featurize(
         let embedder = embedder.ok_or_else(|| {
             DialogError::Nlu("this NLU model needs a sentence embedder; none was given".into())
         })?;
+        let heads: Vec<&str> = texts
+            .iter()
+            .map(|t| text::head_words(t, MAX_EMBEDDED_WORDS))
+            .collect();
         let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(32) {
+        for chunk in heads.chunks(32) {
             out.extend(
                 embedder
                     .embed(chunk)

@@ -81,6 +81,26 @@ pub fn normalize(text: &str, language: Language) -> String {
     out
 }
 
+/// The first `max_words` whitespace-separated words of `text` (all of it when shorter): what the
+/// sentence embedder reads of a turn. Caller turns are short; a rambling one is cut so one
+/// turn's encoder cost stays bounded (its attention grows with the square of the length).
+pub fn head_words(text: &str, max_words: usize) -> &str {
+    let mut words = 0;
+    let mut in_word = false;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() {
+            in_word = false;
+        } else if !in_word {
+            if words == max_words {
+                return text[..i].trim();
+            }
+            in_word = true;
+            words += 1;
+        }
+    }
+    text.trim()
+}
+
 /// Whether `c` ends a clause (negation does not reach across it).
 pub fn is_clause_break(c: char) -> bool {
     matches!(
@@ -123,5 +143,13 @@ mod tests {
             words(&normalize("don't 90% off", Language::En)),
             ["dont", "90", "percent", "off"]
         );
+    }
+
+    #[test]
+    fn head_words_cuts_at_a_word_boundary() {
+        assert_eq!(head_words("  call me back  ", 5), "call me back");
+        assert_eq!(head_words("call me  back tomorrow", 2), "call me");
+        assert_eq!(head_words("太贵了 真的 太贵", 2), "太贵了 真的");
+        assert_eq!(head_words("", 3), "");
     }
 }

@@ -471,6 +471,7 @@ impl LabelledNlu {
                 &crate::nlu::text::normalize(text, language),
                 language,
             ),
+            embedding: None,
         }
     }
 }
