@@ -1,7 +1,9 @@
 //! Prints llama.cpp figures for the GGUF, one line per figure (`key value unit (notes)`): time to
 //! first token and to the first whole sentence with the system prompt cached, and aggregate
 //! tokens/s with 1, 4 and 8 calls decoded together.
-//! Run: `cargo run -p dialog --example llm_bench [-- --threads N] [--model PATH]`.
+//! Run: `cargo run -p dialog --example llm_bench [-- --threads N[,N...]] [--model PATH ...]`
+//! (default: the configured model, 1 thread; several models or thread counts run one after the
+//! other, each printing its own lines).
 #![allow(clippy::print_stdout)]
 
 use anyhow::{bail, Context};
@@ -124,21 +126,46 @@ fn throughput(model: &LlamaCppModel, calls: usize) -> anyhow::Result<(f64, Optio
 fn main() -> anyhow::Result<()> {
     let mut config = LlmConfig {
         model_path: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../models/llm/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            .join("..")
+            .join(LlmConfig::default().model_path),
         ..LlmConfig::default()
     };
+    let mut models = Vec::new();
+    let mut threads = vec![config.threads];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let value = args
             .next()
             .with_context(|| format!("{arg} needs a value"))?;
         match arg.as_str() {
-            "--threads" => config.threads = value.parse().context("--threads")?,
-            "--model" => config.model_path = value.into(),
-            other => bail!("unknown argument {other} (use --threads N, --model PATH)"),
+            "--threads" => {
+                threads = value
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()
+                    .context("--threads N[,N...]")?;
+            }
+            "--model" => models.push(PathBuf::from(value)),
+            other => bail!("unknown argument {other} (use --threads N[,N...], --model PATH ...)"),
         }
     }
-    let model = LlamaCppModel::load(&config)?;
+    if models.is_empty() {
+        models.push(config.model_path.clone());
+    }
+    // Several models and thread counts are measured one after the other in this process, so
+    // they see about the same machine load.
+    for path in &models {
+        for &n in &threads {
+            config.model_path.clone_from(path);
+            config.threads = n;
+            bench(&config)?;
+        }
+    }
+    Ok(())
+}
+
+fn bench(config: &LlmConfig) -> anyhow::Result<()> {
+    let model = LlamaCppModel::load(config)?;
     let notes = format!(
         "{}, threads={}, {MAX_TOKENS} max tokens",
         model.name(),

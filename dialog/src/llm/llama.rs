@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 /// llama.cpp's backend may be initialised once per process.
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
 
-fn backend() -> Result<&'static LlamaBackend, DialogError> {
+pub(crate) fn backend() -> Result<&'static LlamaBackend, DialogError> {
     BACKEND
         .get_or_init(|| {
             llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());

@@ -3,6 +3,7 @@
 //! batch; [`FakeLlm`] is a deterministic stand-in for unit tests.
 
 pub mod llama;
+pub mod quantize;
 
 use crate::{DialogError, LlmConfig};
 use serde::{Deserialize, Serialize};
