@@ -128,9 +128,21 @@ impl FaqIndex {
 
     /// The closest entry for a caller's question in `language`, or `None` without entries.
     pub fn search(&self, text: &str, language: Language) -> Result<Option<FaqMatch>, DialogError> {
+        self.search_with(text, language, None)
+    }
+
+    /// As [`FaqIndex::search`], reusing the turn's embedding when the NLU already computed it
+    /// with the same model (saves one MiniLM pass per English question).
+    pub fn search_with(
+        &self,
+        text: &str,
+        language: Language,
+        turn_embedding: Option<&[f32]>,
+    ) -> Result<Option<FaqMatch>, DialogError> {
         let query_units = units(text, language);
-        let dense = match (&self.embedder, language) {
-            (Some(e), Language::En) => e
+        let dense = match (&self.embedder, language, turn_embedding) {
+            (Some(_), Language::En, Some(v)) => Some(v.to_vec()),
+            (Some(e), Language::En, None) => e
                 .embed(&[text])
                 .map_err(|e| DialogError::Retrieval(e.to_string()))?
                 .into_iter()

@@ -238,16 +238,34 @@ impl DialogManager {
         }
         let nlu = self.nlu.understand(caller_text, state.language)?;
         let budget = Duration::from_millis(self.config.profile_budget_ms);
-        let fetched = tokio::time::timeout(
-            budget,
-            self.profiles.context(
-                &state.customer_id,
-                &state.campaign_id,
-                caller_text,
-                self.config.snippets,
-            ),
-        )
-        .await;
+        // The NLU's turn embedding (same MiniLM) saves the retrieval a second pass.
+        let fetched = match &nlu.embedding {
+            Some(vector) => {
+                tokio::time::timeout(
+                    budget,
+                    self.profiles.context_with_embedding(
+                        &state.customer_id,
+                        &state.campaign_id,
+                        caller_text,
+                        vector,
+                        self.config.snippets,
+                    ),
+                )
+                .await
+            }
+            None => {
+                tokio::time::timeout(
+                    budget,
+                    self.profiles.context(
+                        &state.customer_id,
+                        &state.campaign_id,
+                        caller_text,
+                        self.config.snippets,
+                    ),
+                )
+                .await
+            }
+        };
         let (context, in_time) = match fetched {
             Ok(Ok(ctx)) => (ctx, true),
             Ok(Err(e)) => {
@@ -286,7 +304,8 @@ impl DialogManager {
         started: Instant,
     ) -> Result<BotReply, DialogError> {
         let faq = if nlu.intent == Intent::Enquiry {
-            self.faq.search(caller_text, state.language)?
+            self.faq
+                .search_with(caller_text, state.language, nlu.embedding.as_deref())?
         } else {
             None
         };
