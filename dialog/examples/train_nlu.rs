@@ -87,6 +87,9 @@ fn print_confusion(code: &str, pairs: &[(usize, usize)]) {
     }
 }
 
+/// The best configuration so far: CV macro-F1, features, training settings, CV (gold, predicted).
+type Candidate = (f64, FeatureSet, TrainConfig, Vec<(usize, usize)>);
+
 fn main() -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("data/nlu");
@@ -113,7 +116,7 @@ fn main() -> anyhow::Result<()> {
             Some(&embedder as &dyn Embedder),
             &lexicon,
         )?;
-        let mut best: Option<(f64, FeatureSet, TrainConfig, Vec<(usize, usize)>)> = None;
+        let mut best: Option<Candidate> = None;
         for &set in sets {
             let features: Vec<FeatureVec> = all.iter().map(|f| restrict(f, set)).collect();
             for (l2, balanced) in L2.iter().flat_map(|&l2| [(l2, false), (l2, true)]) {
