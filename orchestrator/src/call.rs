@@ -230,10 +230,14 @@ pub fn run_call(
         recorder.push_caller(&audio)?;
         recorder.align()?;
         let Some(heard) = listen(&mut listener, &audio)? else {
-            bail!("call {}: the VAD and Whisper heard nothing in {line:?}", plan.call_id);
+            bail!(
+                "call {}: the VAD and Whisper heard nothing in {line:?}",
+                plan.call_id
+            );
         };
         let reply: BotReply = runtime.block_on(manager.turn(&mut state, &heard.text, &cancel))?;
-        let tts_first_audio_ms = speak(engines, language, &reply.sentences, &mut recorder, &cancel)?;
+        let tts_first_audio_ms =
+            speak(engines, language, &reply.sentences, &mut recorder, &cancel)?;
         let nlu = state
             .turns
             .last()
@@ -261,9 +265,7 @@ pub fn run_call(
             endpoint_to_final_ms: heard.endpoint_to_final_ms,
             decide_ms: reply.first_sentence_ms,
             tts_first_audio_ms,
-            response_ms: heard.endpoint_to_final_ms
-                + reply.first_sentence_ms
-                + tts_first_audio_ms,
+            response_ms: heard.endpoint_to_final_ms + reply.first_sentence_ms + tts_first_audio_ms,
         });
     }
     let info = recorder.finish()?;

@@ -3,12 +3,12 @@
 //! owns its section's type; this module only composes them.
 
 use dialog::policy::DialogConfig;
+use dialog::policy::PhrasingMode;
 use dialog::LlmConfig;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use retrieval::RetrievalConfig;
 use serde::{Deserialize, Serialize};
-use dialog::policy::PhrasingMode;
 use std::path::{Path, PathBuf};
 use voice::VoiceConfig;
 

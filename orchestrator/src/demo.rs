@@ -171,7 +171,10 @@ pub fn demo_keys(config: &Config, data_dir: &Path) -> anyhow::Result<PrivacyKeys
 pub fn ensure_sqlite_folder(url: &str) -> anyhow::Result<()> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         let path = path.split('?').next().unwrap_or(path);
-        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
     }
@@ -197,10 +200,12 @@ pub fn build_manager(
     )?;
     let phrasing = match (&d.phrasing, &d.qualify_report, &engines.llm) {
         (Some(mode), Some(report), Some(llm)) => {
-            let text = std::fs::read_to_string(report)
-                .with_context(|| format!("reading the qualification report {}", report.display()))?;
-            let report: QualifyReport = serde_json::from_str(&text)
-                .with_context(|| format!("parsing the qualification report {}", report.display()))?;
+            let text = std::fs::read_to_string(report).with_context(|| {
+                format!("reading the qualification report {}", report.display())
+            })?;
+            let report: QualifyReport = serde_json::from_str(&text).with_context(|| {
+                format!("parsing the qualification report {}", report.display())
+            })?;
             let phraser = Phraser::new(
                 llm.clone(),
                 *mode,
@@ -300,7 +305,11 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
     let mut used = std::collections::HashSet::new();
     for i in 0..options.calls {
         let persona = &personas[i % personas.len()];
-        let language = if i % 2 == 0 { Language::En } else { Language::Zh };
+        let language = if i % 2 == 0 {
+            Language::En
+        } else {
+            Language::Zh
+        };
         let lines = match language {
             Language::En => &persona.en,
             Language::Zh => &persona.zh,
@@ -322,7 +331,10 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
             }
         }
         let Some(customer_id) = chosen else {
-            tracing::warn!("no reachable {} customer left for call {i}", language.code());
+            tracing::warn!(
+                "no reachable {} customer left for call {i}",
+                language.code()
+            );
             continue;
         };
         used.insert(customer_id.clone());
@@ -447,7 +459,8 @@ async fn persist(
     let dir = data_dir.join("calls");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("{}.json", report.call_id));
-    std::fs::write(&path, state.to_json()?).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, state.to_json()?)
+        .with_context(|| format!("writing {}", path.display()))?;
     profiles.index_customer(&report.customer_id).await?;
     Ok(())
 }

@@ -56,7 +56,13 @@ async fn demo_campaign_runs_end_to_end_on_real_engines() {
             } else {
                 wer(&t.caller_said, &t.transcript)
             };
-            assert!(e <= 0.35, "{}: heard {:?} for {:?}", r.call_id, t.transcript, t.caller_said);
+            assert!(
+                e <= 0.35,
+                "{}: heard {:?} for {:?}",
+                r.call_id,
+                t.transcript,
+                t.caller_said
+            );
         }
         let stored = store.call(&r.call_id).await.unwrap().expect("call stored");
         assert_eq!(stored.turns.len(), 1 + 2 * r.turns.len());
@@ -66,7 +72,11 @@ async fn demo_campaign_runs_end_to_end_on_real_engines() {
         assert_eq!(actions[0].kind, "greet");
         let wav = hound::WavReader::open(&r.recording).unwrap();
         assert_eq!(wav.spec().channels, 2);
-        assert!(wav.duration() > 16_000, "recording {} frames", wav.duration());
+        assert!(
+            wav.duration() > 16_000,
+            "recording {} frames",
+            wav.duration()
+        );
         let profile = store.profile(&r.customer_id).await.unwrap().unwrap();
         assert_eq!(profile.do_not_call, call.expected_outcome == "do_not_call");
     }
