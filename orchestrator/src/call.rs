@@ -121,9 +121,24 @@ fn speak(
     Ok(first.unwrap_or_default())
 }
 
+/// The voices that play the (simulated) callers, per language.
+pub struct CallerVoices {
+    pub en: Arc<dyn voice::TextToSpeech>,
+    pub zh: Arc<dyn voice::TextToSpeech>,
+}
+
+impl CallerVoices {
+    fn get(&self, language: Language) -> &Arc<dyn voice::TextToSpeech> {
+        match language {
+            Language::English => &self.en,
+            Language::Chinese => &self.zh,
+        }
+    }
+}
+
 /// The caller's line as 16 kHz audio with the pauses of a phone line around it.
-fn caller_audio(engines: &Engines, language: Language, line: &str) -> anyhow::Result<Vec<i16>> {
-    let tts = engines.tts(language);
+fn caller_audio(voices: &CallerVoices, language: Language, line: &str) -> anyhow::Result<Vec<i16>> {
+    let tts = voices.get(language);
     let mut pcm = Vec::new();
     tts.synthesize(line, language, &CancellationToken::new(), &mut |chunk| {
         pcm.extend_from_slice(&chunk.samples);
@@ -183,6 +198,7 @@ fn listen(listener: &mut Listener, audio: &[i16]) -> anyhow::Result<Option<Heard
 pub fn run_call(
     engines: &Arc<Engines>,
     manager: &DialogManager,
+    callers: &CallerVoices,
     plan: &CallPlan,
 ) -> anyhow::Result<CallReport> {
     let runtime = tokio::runtime::Handle::try_current()
@@ -226,7 +242,7 @@ pub fn run_call(
         if state.finished() {
             break;
         }
-        let audio = caller_audio(engines, language, line)?;
+        let audio = caller_audio(callers, language, line)?;
         recorder.push_caller(&audio)?;
         recorder.align()?;
         let Some(heard) = listen(&mut listener, &audio)? else {

@@ -5,7 +5,7 @@
 //! each recorded in stereo and stored with its turns, actions and outcome. No fake engine is on
 //! this path. Callers are simulated from `orchestrator/data/demo_callers.yaml`.
 
-use crate::call::{now_ms, run_call, CallPlan, CallReport};
+use crate::call::{now_ms, run_call, CallPlan, CallReport, CallerVoices};
 use crate::{Config, Engines};
 use anyhow::{bail, Context};
 use base64::Engine as _;
@@ -260,6 +260,20 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
     for (name, t) in &engines.load_ms {
         timings.push((format!("load.{name}"), *t));
     }
+    // The simulated callers: Piper without sampling noise (the same line sounds the same on
+    // every run, so the demo and its test are repeatable) and the Mandarin voice.
+    let t = Instant::now();
+    let voice_config = config.voice.clone();
+    let en: Arc<dyn voice::TextToSpeech> = Arc::new(
+        tokio::task::spawn_blocking(move || voice::tts::piper::PiperTts::load(&voice_config))
+            .await??
+            .with_sampling_noise(0.0, 0.0),
+    );
+    let callers = Arc::new(CallerVoices {
+        en,
+        zh: engines.tts_zh.clone(),
+    });
+    timings.push(("load.caller_voices".into(), ms(t)));
 
     // 3. The data layer for retrieval and the campaign's knowledge.
     let t = Instant::now();
@@ -352,8 +366,8 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
             recording: data_dir.join("recordings").join(format!("{call_id}.wav")),
         };
         let t = Instant::now();
-        let (e, m) = (engines.clone(), manager.clone());
-        let report = tokio::task::spawn_blocking(move || run_call(&e, &m, &plan)).await??;
+        let (e, m, v) = (engines.clone(), manager.clone(), callers.clone());
+        let report = tokio::task::spawn_blocking(move || run_call(&e, &m, &v, &plan)).await??;
         timings.push((format!("call{i}.run"), ms(t)));
         let t = Instant::now();
         persist(&store, &keys, &profiles, &data_dir, &report).await?;
