@@ -9,7 +9,7 @@ run -p voice --example asr_bench
 run -p voice --example tts_bench
 run -p voice --example vad_bench
 run -p voice --example audio_bench
-run -p dialog --example llm_bench
+run -p dialog --example llm_bench -- --threads 1
 run -p retrieval --example embed_bench
 run -p voice --example zh_tts_bench
 run -p voice --example concurrent_streams -- 16 20
@@ -21,3 +21,4 @@ run -p dialog --example nlu_bench
 run -p dialog --example dialog_bench
 run -p dialog --example qualify -- --threads 1
 bash scripts/asr_reference.sh
+run -p orchestrator --bin ringwise -- demo --calls 8
