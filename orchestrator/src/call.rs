@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use voice::audio::{resample, CallRecorder, FRAME_SAMPLES};
-use voice::{AsrOptions, Language, Listener, SpeechEvent, SAMPLE_RATE};
+use voice::{AsrOptions, Language, Listener, SpeechEvent, FRAME_MS, SAMPLE_RATE};
 
 /// The voice crate's language for a dialogue language.
 pub fn voice_language(language: retrieval::Language) -> Language {
@@ -37,6 +37,10 @@ pub struct CallPlan {
     pub caller_lines: Vec<String>,
     /// Where the stereo WAV goes.
     pub recording: PathBuf,
+    /// Feed the caller's audio at the pace of a phone line (20 ms per frame), as a real call
+    /// does, so the end-of-speech → final latency is the one a caller would feel; otherwise as
+    /// fast as the engines take it (tests).
+    pub real_time: bool,
 }
 
 /// One caller turn and the bot's answer, with the latencies the caller feels.
@@ -157,10 +161,19 @@ struct Heard {
     endpoint_to_final_ms: f64,
 }
 
-fn listen(listener: &mut Listener, audio: &[i16]) -> anyhow::Result<Option<Heard>> {
+fn listen(
+    listener: &mut Listener,
+    audio: &[i16],
+    real_time: bool,
+) -> anyhow::Result<Option<Heard>> {
     let mut partials = 0;
     let mut finals: Vec<(String, f64)> = Vec::new();
-    for frame in audio.chunks(FRAME_SAMPLES) {
+    let started = Instant::now();
+    for (i, frame) in audio.chunks(FRAME_SAMPLES).enumerate() {
+        if real_time {
+            let due = started + std::time::Duration::from_millis(u64::from(FRAME_MS) * i as u64);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
         let t = Instant::now();
         for event in listener.push(frame)? {
             match event {
@@ -245,7 +258,7 @@ pub fn run_call(
         let audio = caller_audio(callers, language, line)?;
         recorder.push_caller(&audio)?;
         recorder.align()?;
-        let Some(heard) = listen(&mut listener, &audio)? else {
+        let Some(heard) = listen(&mut listener, &audio, plan.real_time)? else {
             bail!(
                 "call {}: the VAD and Whisper heard nothing in {line:?}",
                 plan.call_id

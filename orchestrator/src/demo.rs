@@ -33,6 +33,8 @@ pub struct DemoOptions {
     pub personas: PathBuf,
     /// Where the CRM export, call records and recordings go.
     pub out_dir: PathBuf,
+    /// Callers speak at the pace of a phone line (see [`CallPlan::real_time`]).
+    pub real_time: bool,
 }
 
 impl Default for DemoOptions {
@@ -43,6 +45,7 @@ impl Default for DemoOptions {
             seed: 7,
             personas: PathBuf::from("orchestrator/data/demo_callers.yaml"),
             out_dir: PathBuf::from("out"),
+            real_time: true,
         }
     }
 }
@@ -364,6 +367,7 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
             seed: options.seed + i as u64,
             caller_lines: lines.clone(),
             recording: data_dir.join("recordings").join(format!("{call_id}.wav")),
+            real_time: options.real_time,
         };
         let t = Instant::now();
         let (e, m, v) = (engines.clone(), manager.clone(), callers.clone());

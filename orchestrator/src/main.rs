@@ -46,6 +46,10 @@ enum Command {
         /// Print the report as JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Feed the callers' audio as fast as the engines take it instead of at the pace of a
+        /// phone line (faster; the endpoint-to-final latency then means nothing).
+        #[arg(long)]
+        fast: bool,
     },
     /// Import a CRM export (customers) or a CRM call-log export into the store. Columns are
     /// mapped by `retrieval.crm` / `retrieval.call_logs`; bad rows are listed with their line.
@@ -111,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
             personas,
             out: out_dir,
             json,
+            fast,
         } => {
             let opts = DemoOptions {
                 customers,
@@ -118,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
                 seed,
                 personas,
                 out_dir,
+                real_time: !fast,
             };
             let report = demo::run(&config, opts).await?;
             if json {

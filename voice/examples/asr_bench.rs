@@ -2,7 +2,11 @@
 //! - one-shot decode: mel, encoder and decoder ms, tokens and decoder passes, RTF — for the
 //!   cached decoder and, in the same run, candle's uncached decoder (the baseline);
 //! - streaming: 20 ms frames pushed at the pace of a phone line, partials every `PARTIAL_MS`,
-//!   and the end-of-speech → final latency (the time `finish` takes).
+//!   and the time a bare `finish` takes after the last frame;
+//! - endpointed, as on a call: the clip and 1 s of faint line noise through the [`Listener`]
+//!   (Silero VAD with the default 300 ms hang-over + the Whisper stream) at the pace of a phone
+//!   line; the endpoint → final latency is the time of the push in which the VAD ends the
+//!   utterance and the final text comes out (`asr.*.final_latency_ms_p50`).
 //!
 //! Run with `cargo run -p voice --example asr_bench [-- THREADS [PARTIAL_MS [CLIP.wav...]]]`
 //! (default clips: `tests/data/asr_*.wav`; others are resampled to 16 kHz); needs
@@ -14,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use voice::asr::whisper::{DecodeStats, WhisperAsr};
 use voice::audio::{read_wav, resample};
-use voice::{AsrOptions, AsrStream, Language};
+use voice::vad::silero::SileroVad;
+use voice::{AsrOptions, AsrStream, Language, Listener, SpeechEvent, VoiceConfig};
 
 fn arg<T: std::str::FromStr>(i: usize, default: T) -> Result<T> {
     match std::env::args().nth(i) {
@@ -86,7 +91,7 @@ fn main() -> Result<()> {
             asr.transcribe(pcm, &options)?; // warm-up
         }
         let (mut total_audio, mut total_new, mut total_ref) = (0.0, 0.0, 0.0);
-        let (mut finals_ms, mut oneshot_ms) = (Vec::new(), Vec::new());
+        let (mut finals_ms, mut oneshot_ms, mut endpoint_ms) = (Vec::new(), Vec::new(), Vec::new());
         for (name, pcm) in &clips {
             let audio_s = pcm.len() as f64 / 16_000.0;
 
@@ -148,11 +153,16 @@ fn main() -> Result<()> {
             if fin.text != t.text {
                 eprintln!("  STREAM FINAL DIFFERS: {}", fin.text);
             }
+
+            let (latency, text) = endpointed(&asr, &options, pcm)?;
+            eprintln!("  endpointed: final {latency:7.1} ms after the VAD's end: {text}");
+            endpoint_ms.push(latency);
         }
+        endpoint_ms.sort_by(f64::total_cmp);
         finals_ms.sort_by(f64::total_cmp);
         oneshot_ms.sort_by(f64::total_cmp);
         eprintln!(
-            "{model}: {} clips, audio {total_audio:.2} s; uncached {total_ref:.3} s, RTF {:.3}; cached {total_new:.3} s, RTF {:.3}; one-shot p50 {:.0} ms, max {:.0} ms; stream final p50 {:.0} ms, max {:.0} ms",
+            "{model}: {} clips, audio {total_audio:.2} s; uncached {total_ref:.3} s, RTF {:.3}; cached {total_new:.3} s, RTF {:.3}; one-shot p50 {:.0} ms, max {:.0} ms; bare finish p50 {:.0} ms, max {:.0} ms; endpoint to final p50 {:.0} ms, max {:.0} ms",
             clips.len(),
             total_ref / total_audio,
             total_new / total_audio,
@@ -160,7 +170,58 @@ fn main() -> Result<()> {
             percentile(&oneshot_ms, 1.0),
             percentile(&finals_ms, 0.5),
             percentile(&finals_ms, 1.0),
+            percentile(&endpoint_ms, 0.5),
+            percentile(&endpoint_ms, 1.0),
         );
     }
     Ok(())
+}
+
+/// The clip and 1 s of faint noise through Silero + the Whisper stream at real-time pace:
+/// the duration of the push that ended the utterance (VAD end + final text), and the text.
+fn endpointed(asr: &WhisperAsr, options: &AsrOptions, pcm: &[i16]) -> Result<(f64, String)> {
+    let config = VoiceConfig {
+        models_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"),
+        ..VoiceConfig::default()
+    };
+    let mut listener = Listener::new(
+        Box::new(SileroVad::new(&config)?),
+        Box::new(asr.stream(options)?),
+    );
+    // A line is never digitally silent: ±20 LSB of deterministic noise after the clip.
+    let mut seed = 0x2545_f491_u32;
+    let tail = (0..16_000).map(|_| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        (seed % 41) as i16 - 20
+    });
+    let audio: Vec<i16> = pcm.iter().copied().chain(tail).collect();
+    let (mut latency, mut text) = (None, String::new());
+    let call_started = Instant::now();
+    for (i, frame) in audio.chunks(320).enumerate() {
+        let due = call_started + std::time::Duration::from_millis(20 * i as u64);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let started = Instant::now();
+        let events = listener.push(frame)?;
+        let took = started.elapsed().as_secs_f64() * 1000.0;
+        for event in events {
+            if let SpeechEvent::Final { transcript, .. } = event {
+                // The last utterance's end is the end of the clip's speech.
+                latency = Some(took);
+                text.push_str(&transcript.text);
+                text.push(' ');
+            }
+        }
+    }
+    for event in listener.flush()? {
+        if let SpeechEvent::Final { transcript, .. } = event {
+            anyhow::bail!(
+                "the VAD did not end the utterance before the flush: {}",
+                transcript.text
+            );
+        }
+    }
+    let latency = latency.context("the VAD found no utterance")?;
+    Ok((latency, text.trim().to_string()))
 }

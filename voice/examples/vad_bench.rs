@@ -79,6 +79,7 @@ fn main() -> Result<()> {
     for event in &first_run {
         match event {
             VadEvent::SpeechStarted { at_ms } => println!("  speech started at {at_ms} ms"),
+            VadEvent::SpeechPaused { at_ms } => println!("  paused at {at_ms} ms"),
             VadEvent::SpeechEnded {
                 start_ms,
                 end_ms,

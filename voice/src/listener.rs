@@ -44,6 +44,8 @@ pub struct Listener {
     start_ms: u64,
     /// Samples pushed so far.
     position: u64,
+    /// Stream time (ms) of the first sample given to the recognizer for this utterance.
+    asr_origin_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for Listener {
@@ -65,6 +67,7 @@ impl Listener {
             in_speech: false,
             start_ms: 0,
             position: 0,
+            asr_origin_ms: None,
         }
     }
 
@@ -75,7 +78,7 @@ impl Listener {
         let vad_events = self.vad.push(pcm)?;
         let mut out = Vec::new();
         if self.in_speech {
-            self.feed(pcm, &mut out)?;
+            self.feed(chunk_start, pcm, &mut out)?;
         } else {
             self.keep(chunk_start, pcm);
         }
@@ -102,7 +105,13 @@ impl Listener {
         }
     }
 
-    fn feed(&mut self, pcm: &[i16], out: &mut Vec<SpeechEvent>) -> Result<(), VoiceError> {
+    fn feed(
+        &mut self,
+        start_ms: u64,
+        pcm: &[i16],
+        out: &mut Vec<SpeechEvent>,
+    ) -> Result<(), VoiceError> {
+        self.asr_origin_ms.get_or_insert(start_ms);
         if let Some(transcript) = self.asr.push(pcm)? {
             out.push(SpeechEvent::Partial {
                 start_ms: self.start_ms,
@@ -129,15 +138,25 @@ impl Listener {
                     for (start, pcm) in chunks {
                         let end = start + pcm.len() as u64 * 1000 / u64::from(SAMPLE_RATE);
                         if end > from {
-                            self.feed(&pcm, out)?;
+                            self.feed(start, &pcm, out)?;
                         }
+                    }
+                }
+                VadEvent::SpeechPaused { .. } => {
+                    if self.in_speech {
+                        self.asr.speculate()?;
                     }
                 }
                 VadEvent::SpeechEnded {
                     start_ms, end_ms, ..
                 } => {
                     self.in_speech = false;
-                    let transcript = self.asr.finish()?;
+                    // Where the speech ended in what the recognizer was given.
+                    let origin = self.asr_origin_ms.take().unwrap_or(start_ms);
+                    let speech_end = end_ms.saturating_sub(origin) * u64::from(SAMPLE_RATE) / 1000;
+                    let transcript = self
+                        .asr
+                        .finish_at(usize::try_from(speech_end).unwrap_or(usize::MAX))?;
                     out.push(SpeechEvent::Final {
                         start_ms,
                         end_ms,
@@ -239,5 +258,53 @@ mod tests {
         }
         // The start was reported at 1000 ms for speech from 700 ms: 600..1000 ms reach the ASR.
         assert_eq!(pushed.load(std::sync::atomic::Ordering::SeqCst), 400 * 16);
+    }
+
+    /// A pause inside speech asks the recognizer to speculate; the end tells it where the
+    /// speech stopped in the audio it was given (pre-roll included).
+    #[test]
+    fn pause_speculates_and_end_says_where_speech_stopped() {
+        use std::sync::{Arc, Mutex};
+        struct Recording(Arc<Mutex<Vec<String>>>);
+        impl AsrStream for Recording {
+            fn push(&mut self, _pcm: &[i16]) -> Result<Option<Transcript>, VoiceError> {
+                Ok(None)
+            }
+            fn speculate(&mut self) -> Result<(), VoiceError> {
+                self.0.lock().expect("lock").push("speculate".into());
+                Ok(())
+            }
+            fn finish(&mut self) -> Result<Transcript, VoiceError> {
+                unreachable!("the listener knows where the speech ended")
+            }
+            fn finish_at(&mut self, speech_end: usize) -> Result<Transcript, VoiceError> {
+                self.0
+                    .lock()
+                    .expect("lock")
+                    .push(format!("finish_at {speech_end}"));
+                Ok(Transcript {
+                    text: String::new(),
+                    is_final: true,
+                    avg_logprob: 0.0,
+                    no_speech_prob: 0.0,
+                })
+            }
+        }
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let mut l = Listener::new(
+            Box::new(EnergyVad::new(500.0, 300)),
+            Box::new(Recording(calls.clone())),
+        );
+        let mut audio = vec![0i16; 8000];
+        audio.extend(tone(1000));
+        audio.extend(vec![0i16; 9600]);
+        for chunk in audio.chunks(320) {
+            l.push(chunk).expect("push");
+        }
+        // Speech 500..1500 ms; the recognizer's audio starts 100 ms before the start.
+        assert_eq!(
+            *calls.lock().expect("lock"),
+            vec!["speculate".to_string(), format!("finish_at {}", 1100 * 16)]
+        );
     }
 }

@@ -129,6 +129,10 @@ fn utterances(case: &str, run: &Run) -> Vec<(u64, u64, usize)> {
     for event in run.all() {
         match (event, open) {
             (VadEvent::SpeechStarted { at_ms }, None) => open = Some(*at_ms),
+            (VadEvent::SpeechPaused { at_ms }, Some(open_at)) => assert!(
+                *at_ms >= open_at,
+                "{case}: pause at {at_ms} ms before its utterance's start {open_at} ms"
+            ),
             (
                 VadEvent::SpeechEnded {
                     start_ms,
@@ -260,6 +264,41 @@ fn announces_start_during_speech(make: MakeVad) -> Result<()> {
     Ok(())
 }
 
+/// Every utterance that silence ends is preceded by a pause near its end: the moment the
+/// recognizer may start on the final, at least the rest of the hang-over before the end is
+/// confirmed.
+fn pauses_before_each_end(make: MakeVad) -> Result<()> {
+    for case in cases()? {
+        let mut vad = make()?;
+        let (mut pushed_ms, mut paused_ms) = (0u64, None);
+        for frame in case.pcm.chunks(FRAME_SAMPLES) {
+            pushed_ms += frame.len() as u64 * 1000 / u64::from(SAMPLE_RATE);
+            for event in vad.push(frame)? {
+                match event {
+                    VadEvent::SpeechStarted { .. } => paused_ms = None,
+                    VadEvent::SpeechPaused { .. } => paused_ms = Some(pushed_ms),
+                    VadEvent::SpeechEnded { end_ms, .. } => {
+                        let paused = paused_ms.unwrap_or_else(|| {
+                            panic!("{}: end at {end_ms} ms without a pause", case.name)
+                        });
+                        let ahead = pushed_ms - paused;
+                        eprintln!(
+                            "{}: pause reported {ahead} ms before the end (at {end_ms} ms)",
+                            case.name
+                        );
+                        assert!(
+                            ahead + 100 >= u64::from(HANGOVER_MS),
+                            "{}: the pause came only {ahead} ms before the end",
+                            case.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Pushing empty slices and flushing twice are harmless.
 fn empty_input_and_double_flush(make: MakeVad) -> Result<()> {
     let mut vad = make()?;
@@ -283,6 +322,10 @@ macro_rules! contract {
             #[test]
             fn announces_start_during_speech() -> anyhow::Result<()> {
                 super::announces_start_during_speech(super::$engine)
+            }
+            #[test]
+            fn pauses_before_each_end() -> anyhow::Result<()> {
+                super::pauses_before_each_end(super::$engine)
             }
             #[test]
             fn empty_input_and_double_flush() -> anyhow::Result<()> {

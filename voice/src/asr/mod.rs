@@ -47,6 +47,18 @@ pub trait AsrStream: Send {
     /// End of the utterance: decodes everything pushed and returns the final transcript, then
     /// resets so the stream can take the next utterance.
     fn finish(&mut self) -> Result<Transcript, VoiceError>;
+    /// The caller paused: the utterance may end here. A stream may start decoding what it has
+    /// so that a final confirmed soon after is ready sooner.
+    fn speculate(&mut self) -> Result<(), VoiceError> {
+        Ok(())
+    }
+    /// [`Self::finish`] knowing that the speech ended `speech_end` samples into what was pushed
+    /// for this utterance (the rest is the VAD's hang-over): a decode that already covered the
+    /// speech may serve as the final, and trailing silence need not be decoded.
+    fn finish_at(&mut self, speech_end: usize) -> Result<Transcript, VoiceError> {
+        let _ = speech_end;
+        self.finish()
+    }
 }
 
 /// Deterministic fake: "hears" a fixed script, one entry per utterance, and reports a partial

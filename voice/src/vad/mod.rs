@@ -12,6 +12,9 @@ use crate::VoiceError;
 pub enum VadEvent {
     /// Speech began (the orchestrator uses this for barge-in).
     SpeechStarted { at_ms: u64 },
+    /// Inside an utterance the caller went quiet at `at_ms`; a `SpeechEnded` follows after the
+    /// hang-over unless speech resumes. The recognizer may start on its final here.
+    SpeechPaused { at_ms: u64 },
     /// Speech ended after the configured silence hang-over; `samples` is the utterance.
     SpeechEnded {
         start_ms: u64,
@@ -102,6 +105,11 @@ impl VoiceActivity for EnergyVad {
             if self.in_speech {
                 self.utterance.extend_from_slice(&self.frame);
                 self.quiet_frames = if loud { 0 } else { self.quiet_frames + 1 };
+                if self.quiet_frames == 1 && self.hangover_frames > 1 {
+                    events.push(VadEvent::SpeechPaused {
+                        at_ms: Self::ms(self.processed) - u64::from(crate::FRAME_MS),
+                    });
+                }
                 if self.quiet_frames >= self.hangover_frames {
                     self.end(&mut events);
                 }

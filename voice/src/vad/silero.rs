@@ -27,12 +27,18 @@ const SILENT_WINDOW_TRIM: u64 = 2 * WINDOW_SAMPLES as u64;
 const MAX_SPEECH_S: f32 = 20.0;
 /// Audio sherpa-onnx keeps for the utterance in progress; must exceed [`MAX_SPEECH_S`].
 const BUFFER_S: f32 = 30.0;
+/// Silence (whole model windows) after which the second, quick detector ends its segment: the
+/// moment a pause is reported (`SpeechPaused`), well before the hang-over ends the utterance.
+const PAUSE_WINDOWS: u64 = 1;
 
 /// Silero voice activity detector for one stream. Accepts PCM in chunks of any length, buffers
 /// it into [`WINDOW_SAMPLES`] windows and emits [`VadEvent`]s with times from the stream start.
 #[derive(Debug)]
 pub struct SileroVad {
     vad: SherpaVad,
+    /// The same model with a one-window hang-over, fed the same windows: its segment ends are
+    /// the pauses inside the main detector's utterances.
+    quick: SherpaVad,
     params: Params,
     /// Samples waiting for a full window.
     window: Vec<i16>,
@@ -75,10 +81,16 @@ impl Params {
         (self.min_speech_s * SAMPLE_RATE as f32) as u64
     }
 
-    fn build(&self) -> Result<SherpaVad, VoiceError> {
+    /// The main detector (`quick` false) or the pause detector.
+    fn build(&self, quick: bool) -> Result<SherpaVad, VoiceError> {
+        let min_silence_duration = if quick {
+            (PAUSE_WINDOWS * WINDOW_SAMPLES as u64) as f32 / SAMPLE_RATE as f32
+        } else {
+            self.min_silence_s
+        };
         let config = SileroVadConfig {
             model: self.model.clone(),
-            min_silence_duration: self.min_silence_s,
+            min_silence_duration,
             min_speech_duration: self.min_speech_s,
             max_speech_duration: MAX_SPEECH_S,
             threshold: self.threshold,
@@ -131,7 +143,8 @@ impl SileroVad {
             min_speech_s: config.vad_min_speech_ms as f32 / 1000.0,
         };
         Ok(Self {
-            vad: params.build()?,
+            vad: params.build(false)?,
+            quick: params.build(true)?,
             params,
             window: Vec::with_capacity(WINDOW_SAMPLES),
             fed: 0,
@@ -155,9 +168,11 @@ impl SileroVad {
             .map(|&s| f32::from(s) / 32768.0)
             .collect();
         self.window.clear();
-        self.vad.accept_waveform(window);
+        self.vad.accept_waveform(window.clone());
+        self.quick.accept_waveform(window);
         self.fed += WINDOW_SAMPLES as u64;
         self.drain(events, SILENT_WINDOW_TRIM);
+        self.pauses(events);
         if self.open_start_ms.is_none() && self.vad.is_speech() {
             // Where sherpa-onnx will put the segment's start: it has consumed every full
             // `MODEL_WINDOW` (shifted by `WINDOW_SAMPLES`) of what it was fed.
@@ -210,11 +225,31 @@ impl SileroVad {
         }
     }
 
+    /// Turns the quick detector's finished segments into `SpeechPaused` while an utterance is
+    /// open (a pause the main detector's hang-over then confirms or not).
+    fn pauses(&mut self, events: &mut Vec<VadEvent>) {
+        while !self.quick.is_empty() {
+            let segment = self.quick.front();
+            self.quick.pop();
+            if self.open_start_ms.is_none() {
+                continue;
+            }
+            let start = u64::try_from(segment.start).unwrap_or(0);
+            let end = (start + segment.samples.len() as u64)
+                .min(self.pushed - self.base)
+                .saturating_sub(SILENT_WINDOW_TRIM);
+            events.push(VadEvent::SpeechPaused {
+                at_ms: Self::ms(self.base + end),
+            });
+        }
+    }
+
     /// After a flush, continues the stream on a fresh detector: the old one still holds model
     /// state from before the flush.
     fn restart_if_flushed(&mut self) -> Result<(), VoiceError> {
         if self.flushed {
-            self.vad = self.params.build()?;
+            self.vad = self.params.build(false)?;
+            self.quick = self.params.build(true)?;
             self.base = self.pushed;
             self.fed = 0;
             self.last_end = 0;
@@ -253,6 +288,11 @@ impl VoiceActivity for SileroVad {
         }
         self.vad.flush();
         self.drain(&mut events, 0);
+        // Pauses are of no use once the stream ends.
+        self.quick.flush();
+        while !self.quick.is_empty() {
+            self.quick.pop();
+        }
         if let Some(start_ms) = self.open_start_ms.take() {
             // sherpa-onnx had nothing to hand back; still close what was announced.
             tracing::warn!("silero-vad: flush found no segment for an open utterance");

@@ -7,6 +7,12 @@ use super::tokens::SpecialTokens;
 use crate::VoiceError;
 use candle_core::{IndexOp, Tensor};
 use candle_transformers::models::whisper::model::Whisper;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The error of a decode stopped by its submitter (nobody waits for it).
+pub(crate) fn cancelled() -> VoiceError {
+    VoiceError::engine("whisper", "the decode was cancelled")
+}
 
 /// What one greedy pass produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,11 +60,14 @@ pub(crate) struct DecodeRequest<'a> {
 /// fed in one pass with the prefix, and kept for as long as the greedy choice agrees with it, so
 /// the tokens are exactly those of plain greedy decoding, but the agreed part costs one batched
 /// pass instead of one pass per token.
+///
+/// `stop` is checked before every decoder pass: once set, decoding ends with [`cancelled`].
 pub(crate) fn greedy(
     decoder: &TextDecoder,
     audio_features: &Tensor,
     req: &DecodeRequest<'_>,
     draft: &[u32],
+    stop: &AtomicBool,
 ) -> Result<Decoded, VoiceError> {
     let mut state = decoder.start(audio_features)?;
     let mut tokens: Vec<u32> = req.prefix.to_vec();
@@ -109,6 +118,9 @@ pub(crate) fn greedy(
             state.truncate(sample_begin + step)?;
         }
         draft_live = false;
+        if stop.load(Ordering::Relaxed) {
+            return Err(cancelled());
+        }
         let hidden = decoder.forward(&[next], &mut state)?;
         logits = decoder.logits(&hidden)?;
         passes += 1;

@@ -26,6 +26,7 @@ use decode::{DecodeRequest, Decoded};
 use decoder::TextDecoder;
 use mel::{LogMel, HOP_LENGTH, SAMPLE_RATE};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokens::WhisperTokenizer;
 use workers::{Priority, Ticket, WorkerPool};
@@ -53,6 +54,9 @@ pub(crate) const DEFAULT_PARTIAL_INTERVAL_MS: u32 = 500;
 /// encoder. 0.3 s gave the lowest WER on tests/data for both checkpoints (swept 0–1 s and the
 /// full 30 s); the differences were one or two words, so this is a mild preference.
 const DEFAULT_TAIL_PAD_FRAMES: usize = 30;
+/// Audio kept after the end of speech the VAD reported when the final is decoded (the VAD
+/// places the end 23–71 ms late; this is margin on top, the rest of the hang-over is cut).
+const FINAL_TAIL_SAMPLES: usize = SAMPLE_RATE / 5;
 
 /// The Whisper recognizer: one loaded model shared by every stream it starts, decoded on a small
 /// pool of worker threads ([`workers`]).
@@ -205,13 +209,19 @@ impl WhisperAsr {
             tail_pad_frames: DEFAULT_TAIL_PAD_FRAMES,
         });
         let worker_common = Arc::clone(&common);
-        let workers = WorkerPool::start("whisper", engines, move |engine, job: DecodeJob| {
-            let queued_ms = ms(job.queued_at.elapsed());
-            let (window, mut stats) =
-                worker_common.decode_window(engine, &job.pcm, &job.options, &job.decoding)?;
-            stats.queued_ms = queued_ms;
-            Ok((window, stats))
-        })?;
+        let workers =
+            WorkerPool::start("whisper", engines, move |engine, job: DecodeJob, stop| {
+                let queued_ms = ms(job.queued_at.elapsed());
+                let (window, mut stats) = worker_common.decode_window(
+                    engine,
+                    &job.pcm,
+                    &job.options,
+                    &job.decoding,
+                    stop,
+                )?;
+                stats.queued_ms = queued_ms;
+                Ok((window, stats))
+            })?;
         tracing::info!(dir = %dir.display(), dims = ?common.dims, threads, ?workers, elapsed_ms = started.elapsed().as_millis() as u64, "Whisper loaded");
         Ok(Self {
             shared: Arc::new(Shared { common, workers }),
@@ -308,6 +318,7 @@ impl WhisperAsr {
             stable: Vec::new(),
             last_stats: DecodeStats::default(),
             pending: None,
+            heard: None,
         })
     }
 }
@@ -336,6 +347,20 @@ impl Pending {
             Pending::Queued(ticket) => ticket.wait(),
         }
     }
+
+    /// Gives the decode up without waiting; a result already there is returned.
+    fn cancel(self) -> Option<DecodedWindow> {
+        match self {
+            Pending::Ready(w) => Some(w),
+            Pending::Queued(ticket) => ticket.cancel().and_then(Result::ok),
+        }
+    }
+}
+
+/// A stream's decode of the first `covered` samples of its open window.
+struct InFlight {
+    pending: Pending,
+    covered: usize,
 }
 
 /// One decoded window with its text.
@@ -395,12 +420,14 @@ impl Shared {
 
 impl Common {
     /// Decodes one window of at most 30 s (at least [`MIN_SAMPLES`]) on `engine`.
+    /// `stop` is checked between the stages and before every decoder pass.
     fn decode_window(
         &self,
         engine: &mut Engine,
         pcm: &[i16],
         options: &AsrOptions,
         decoding: &Decoding,
+        stop: &AtomicBool,
     ) -> Result<DecodedWindow, VoiceError> {
         let sot_sequence = self.tokenizer.sot_sequence(options.language)?;
         let max_prompt = self.dims.n_text_ctx / 2 - 1;
@@ -428,8 +455,14 @@ impl Common {
             let t0 = std::time::Instant::now();
             let mel: Tensor = engine.mel.compute(&samples, frames)?;
             let t1 = std::time::Instant::now();
+            if stop.load(Ordering::Relaxed) {
+                return Err(decode::cancelled());
+            }
             let features = engine.model.encoder.forward(&mel, true)?;
             let t2 = std::time::Instant::now();
+            if stop.load(Ordering::Relaxed) {
+                return Err(decode::cancelled());
+            }
             let req = DecodeRequest {
                 prefix: &prefix,
                 sot_index,
@@ -440,7 +473,7 @@ impl Common {
             };
             let decoded = match decoding {
                 Decoding::Cached { draft } => {
-                    decode::greedy(&engine.decoder, &features, &req, draft)?
+                    decode::greedy(&engine.decoder, &features, &req, draft, stop)?
                 }
                 Decoding::Reference => {
                     decode::greedy_reference(&mut engine.model, &features, &req)?
@@ -527,21 +560,26 @@ impl SpeechToText for WhisperAsr {
 /// One utterance being recognized. Every partial interval it queues a re-decode of the open
 /// window (the previous hypothesis as draft) and, when that comes back, reports the stable
 /// prefix: the longest common word prefix of the last two hypotheses (LocalAgreement-2). A
-/// partial is never shorter than the one before; a longer agreement may still revise its words
-/// (the final is decoded afresh).
+/// partial is never shorter than the one before; a longer agreement may still revise its words.
 ///
 /// The stream keeps its own state (audio, draft, agreement); the decoding happens on the model's
 /// workers. `push` never waits for a partial: its result comes out of a later `push`, and while
 /// one is in flight no other is queued. When the workers' queue is full a partial is skipped (the
-/// next push tries again), so a busy model costs partials, never audio or VAD events. `finish`
-/// queues the final ahead of every partial and waits for it.
+/// next push tries again), so a busy model costs partials, never audio or VAD events.
+///
+/// The final: when the listener says the caller paused ([`AsrStream::speculate`]), the stream
+/// decodes everything heard so far at once; when the end of speech is then confirmed
+/// ([`AsrStream::finish_at`]) and that decode (or any other) covered the whole of the speech, its
+/// full hypothesis is the final, already decoded or partly so. Otherwise the stream cancels the
+/// decode in flight and queues the final ahead of every partial, on the audio up to the end of
+/// speech (plus [`FINAL_TAIL_SAMPLES`]), and waits for it.
 pub struct WhisperStream {
     shared: Arc<Shared>,
     options: AsrOptions,
     partial_interval_samples: usize,
     /// Audio of the current (open) window.
     buffer: Vec<i16>,
-    /// `buffer.len()` at the last partial queued.
+    /// `buffer.len()` at the last decode queued.
     decoded_len: usize,
     /// Full 30 s windows already decoded in this utterance.
     done_windows: Vec<WindowResult>,
@@ -552,8 +590,10 @@ pub struct WhisperStream {
     /// The stable prefix reported so far.
     stable: Vec<String>,
     last_stats: DecodeStats,
-    /// The partial decode in flight.
-    pending: Option<Pending>,
+    /// The decode of the open window in flight.
+    pending: Option<InFlight>,
+    /// The open window's latest finished decode and the samples it covered.
+    heard: Option<(DecodedWindow, usize)>,
 }
 
 impl std::fmt::Debug for WhisperStream {
@@ -562,7 +602,7 @@ impl std::fmt::Debug for WhisperStream {
             .field("buffered", &self.buffer.len())
             .field("done_windows", &self.done_windows.len())
             .field("stable", &self.stable)
-            .field("partial_in_flight", &self.pending.is_some())
+            .field("decode_in_flight", &self.pending.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -579,39 +619,59 @@ impl WhisperStream {
         }
     }
 
-    /// The partial in flight, if it is done.
-    fn take_partial(&mut self) -> Option<Result<DecodedWindow, VoiceError>> {
-        match self.pending.take()? {
-            Pending::Ready(w) => Some(Ok(w)),
+    /// The decode in flight, if it is done.
+    fn take_partial(&mut self) -> Option<Result<(DecodedWindow, usize), VoiceError>> {
+        let InFlight { pending, covered } = self.pending.take()?;
+        match pending {
+            Pending::Ready(w) => Some(Ok((w, covered))),
             Pending::Queued(ticket) => match ticket.try_take() {
-                Some(result) => Some(result),
+                Some(result) => Some(result.map(|w| (w, covered))),
                 None => {
-                    self.pending = Some(Pending::Queued(ticket));
+                    self.pending = Some(InFlight {
+                        pending: Pending::Queued(ticket),
+                        covered,
+                    });
                     None
                 }
             },
         }
     }
 
-    /// Drops the partial in flight, unless a worker is already decoding it: then its tokens
-    /// are waited for and kept as the next decode's draft.
+    /// Gives up the decode in flight without waiting (a worker running it stops at its next
+    /// step); a result already there is kept as the latest hypothesis.
     fn abandon_partial(&mut self) {
-        let done = match self.pending.take() {
-            Some(Pending::Ready(w)) => Some(w),
-            Some(Pending::Queued(ticket)) => ticket.cancel_or_wait().and_then(Result::ok),
-            None => None,
-        };
-        if let Some((w, _)) = done {
-            self.draft = w.decoded.tokens;
+        if let Some(InFlight { pending, covered }) = self.pending.take() {
+            if let Some(w) = pending.cancel() {
+                self.draft.clone_from(&w.0.decoded.tokens);
+                self.heard = Some((w, covered));
+            }
         }
     }
 
+    /// Queues a decode of the whole open window (dropped if the workers' queue is full).
+    fn queue_partial(&mut self) -> Result<(), VoiceError> {
+        let covered = self.buffer.len();
+        let pending = self.shared.try_submit(
+            &self.buffer,
+            &self.options,
+            self.cached(),
+            Priority::Partial,
+        )?;
+        if let Some(pending) = pending {
+            self.pending = Some(InFlight { pending, covered });
+            self.decoded_len = covered;
+        }
+        Ok(())
+    }
+
     /// The stable prefix of a new hypothesis of the open window.
-    fn partial(&mut self, (window, stats): DecodedWindow) -> Transcript {
+    fn partial(&mut self, (decoded, covered): (DecodedWindow, usize)) -> Transcript {
+        let (window, stats) = &decoded;
         self.draft.clone_from(&window.decoded.tokens);
-        self.last_stats = stats;
+        self.last_stats = *stats;
         let mut windows = self.done_windows.clone();
-        windows.push(window);
+        windows.push(window.clone());
+        self.heard = Some((decoded, covered));
         let mut t = merge(&windows, self.options.language, false);
         let units = units(&t.text, self.options.language);
         let agreed = common_prefix(&self.last_units, &units);
@@ -623,14 +683,53 @@ impl WhisperStream {
         t
     }
 
-    /// Decodes the open window now and waits (a final, or a full 30 s window).
-    fn decode_open_window(&mut self) -> Result<DecodedWindow, VoiceError> {
+    /// Decodes the first `len` samples of the open window now and waits (a final, or a full
+    /// 30 s window).
+    fn decode_open_window(&mut self, len: usize) -> Result<DecodedWindow, VoiceError> {
         self.abandon_partial();
+        let len = len.min(self.buffer.len());
         self.shared
-            .submit(&self.buffer, &self.options, self.cached(), Priority::Final)?
+            .submit(
+                &self.buffer[..len],
+                &self.options,
+                self.cached(),
+                Priority::Final,
+            )?
             .wait()
     }
+
+    /// The open window's final decode, given that the speech ends at sample `end` of it: a
+    /// decode that covered all of the speech if there is one, else a fresh one.
+    fn final_window(&mut self, end: usize) -> Result<DecodedWindow, VoiceError> {
+        if let Some(InFlight { pending, covered }) = self.pending.take() {
+            if covered >= end {
+                match pending.wait() {
+                    Ok(w) => return Ok(w),
+                    // Decoded afresh below.
+                    Err(e) => tracing::debug!(error = %e, "whisper: speculative final failed"),
+                }
+            } else {
+                self.pending = Some(InFlight { pending, covered });
+            }
+        }
+        self.abandon_partial();
+        match self.heard.take() {
+            Some((w, covered)) if covered >= end => Ok(w),
+            _ => self.decode_open_window(end.saturating_add(FINAL_TAIL_SAMPLES)),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.buffer.clear();
+        self.decoded_len = 0;
+        self.done_windows.clear();
+        self.draft.clear();
+        self.last_units.clear();
+        self.stable.clear();
+        self.heard = None;
+    }
 }
+
 /// Words, or characters for Chinese (written without spaces).
 fn units(text: &str, language: Language) -> Vec<String> {
     if language == Language::Chinese {
@@ -673,12 +772,13 @@ impl AsrStream for WhisperStream {
             self.buffer.extend_from_slice(now);
             rest = later;
             if self.buffer.len() == WINDOW_SAMPLES {
-                let (window, stats) = self.decode_open_window()?;
+                let (window, stats) = self.decode_open_window(WINDOW_SAMPLES)?;
                 self.last_stats = stats;
                 self.done_windows.push(window);
                 self.buffer.clear();
                 self.draft.clear();
                 self.decoded_len = 0;
+                self.heard = None;
                 // A partial of the window just closed would be stale.
                 out = None;
             }
@@ -686,37 +786,48 @@ impl AsrStream for WhisperStream {
         if self.pending.is_none()
             && self.buffer.len() >= self.decoded_len + self.partial_interval_samples
         {
-            self.pending = self.shared.try_submit(
-                &self.buffer,
-                &self.options,
-                self.cached(),
-                Priority::Partial,
-            )?;
-            if self.pending.is_some() {
-                self.decoded_len = self.buffer.len();
-            }
+            self.queue_partial()?;
         }
         Ok(out)
     }
 
+    fn speculate(&mut self) -> Result<(), VoiceError> {
+        let len = self.buffer.len();
+        let covered = |c: usize| c >= len;
+        if len < MIN_SAMPLES
+            || self.pending.as_ref().is_some_and(|f| covered(f.covered))
+            || self.heard.as_ref().is_some_and(|(_, c)| covered(*c))
+        {
+            return Ok(());
+        }
+        self.abandon_partial();
+        self.queue_partial()
+    }
+
     fn finish(&mut self) -> Result<Transcript, VoiceError> {
+        self.finish_at(usize::MAX)
+    }
+
+    fn finish_at(&mut self, speech_end: usize) -> Result<Transcript, VoiceError> {
+        let closed = self.done_windows.len() * WINDOW_SAMPLES;
+        let end = match speech_end.saturating_sub(closed).min(self.buffer.len()) {
+            // No speech in the open window by that count: decode all of it rather than nothing.
+            0 => self.buffer.len(),
+            end => end,
+        };
         let result = if self.buffer.is_empty() && !self.done_windows.is_empty() {
             self.abandon_partial();
             Ok(merge(&self.done_windows, self.options.language, true))
         } else {
-            self.decode_open_window().map(|(window, stats)| {
+            self.final_window(end).map(|(window, stats)| {
                 self.last_stats = stats;
                 let mut windows = std::mem::take(&mut self.done_windows);
                 windows.push(window);
                 merge(&windows, self.options.language, true)
             })
         };
-        self.buffer.clear();
-        self.decoded_len = 0;
-        self.done_windows.clear();
-        self.draft.clear();
-        self.last_units.clear();
-        self.stable.clear();
+        self.abandon_partial();
+        self.reset();
         result
     }
 }

@@ -4,11 +4,13 @@
 //! Streams never decode on their caller's thread. A final (or a one-shot transcription) waits
 //! for room in the queue and then for its result: back-pressure on the caller. A partial is only
 //! queued when there is room and is never waited for; the stream picks its result up on a later
-//! push. A queued partial its stream no longer wants (the utterance ended) is skipped.
+//! push. A queued partial its stream no longer wants (the utterance ended) is skipped, and a
+//! running one is told to stop ([`Ticket::cancel`]): the job checks its stop flag between steps.
 
 use crate::VoiceError;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
@@ -32,6 +34,8 @@ pub(super) enum Priority {
 struct Reply<T> {
     state: Mutex<ReplyState<T>>,
     done: Condvar,
+    /// Set when the submitter no longer wants a running job's result.
+    stop: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -88,17 +92,18 @@ impl<T> Ticket<T> {
         }
     }
 
-    /// Gives the job up if no worker has started it; otherwise waits for its result (a running
-    /// decode cannot be stopped, and its result may still be of use).
-    pub fn cancel_or_wait(self) -> Option<Result<T, VoiceError>> {
-        {
-            let mut state = lock(&self.reply.state);
-            if matches!(*state, ReplyState::Queued) {
-                *state = ReplyState::Cancelled;
-                return None;
+    /// Gives the job up without waiting: a queued job is skipped, a running one is asked to
+    /// stop at its next check. A result already there is returned.
+    pub fn cancel(self) -> Option<Result<T, VoiceError>> {
+        let mut state = lock(&self.reply.state);
+        match std::mem::replace(&mut *state, ReplyState::Cancelled) {
+            ReplyState::Done(result) => Some(result),
+            ReplyState::Running => {
+                self.reply.stop.store(true, Ordering::Relaxed);
+                None
             }
+            _ => None,
         }
-        Some(self.wait())
     }
 }
 
@@ -142,7 +147,7 @@ impl<J: Send + 'static, T: Send + 'static> WorkerPool<J, T> {
     pub fn start<S: Send + 'static>(
         name: &str,
         states: Vec<S>,
-        run: impl Fn(&mut S, J) -> Result<T, VoiceError> + Send + Sync + 'static,
+        run: impl Fn(&mut S, J, &AtomicBool) -> Result<T, VoiceError> + Send + Sync + 'static,
     ) -> Result<Self, VoiceError> {
         let workers = states.len().max(1);
         let queue = Arc::new(Queue {
@@ -167,10 +172,12 @@ impl<J: Send + 'static, T: Send + 'static> WorkerPool<J, T> {
                         if !job.reply.start() {
                             continue;
                         }
-                        let result = catch_unwind(AssertUnwindSafe(|| run(&mut state, job.work)))
-                            .unwrap_or_else(|_| {
-                                Err(VoiceError::engine("whisper", "a decode panicked"))
-                            });
+                        let result = catch_unwind(AssertUnwindSafe(|| {
+                            run(&mut state, job.work, &job.reply.stop)
+                        }))
+                        .unwrap_or_else(|_| {
+                            Err(VoiceError::engine("whisper", "a decode panicked"))
+                        });
                         job.reply.finish(result);
                     }
                 })
@@ -185,6 +192,7 @@ impl<J: Send + 'static, T: Send + 'static> WorkerPool<J, T> {
         let reply = Arc::new(Reply {
             state: Mutex::new(ReplyState::Queued),
             done: Condvar::new(),
+            stop: AtomicBool::new(false),
         });
         let job = Job {
             work,
@@ -251,7 +259,12 @@ impl<T> Reply<T> {
     }
 
     fn finish(&self, result: Result<T, VoiceError>) {
-        *lock(&self.state) = ReplyState::Done(result);
+        let mut state = lock(&self.state);
+        // A cancelled job's result is not wanted: drop it rather than keep it.
+        if !matches!(*state, ReplyState::Cancelled) {
+            *state = ReplyState::Done(result);
+        }
+        drop(state);
         self.done.notify_all();
     }
 }
@@ -264,5 +277,67 @@ impl<J, T> Drop for WorkerPool<J, T> {
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// Jobs are numbers; a job of 0 runs until it is told to stop.
+    fn pool() -> WorkerPool<u32, u32> {
+        WorkerPool::start("test", vec![()], |_, job: u32, stop: &AtomicBool| {
+            if job == 0 {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                return Err(VoiceError::engine("test", "stopped"));
+            }
+            Ok(job * 2)
+        })
+        .expect("pool")
+    }
+
+    #[test]
+    fn a_cancelled_running_job_stops_and_the_next_runs() {
+        let pool = pool();
+        let endless = pool.submit(0, Priority::Partial).expect("room");
+        // Let the worker pick it up.
+        while matches!(*lock(&endless.reply.state), ReplyState::Queued) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let started = Instant::now();
+        assert!(endless.cancel().is_none());
+        let next = pool.submit(21, Priority::Final).expect("room");
+        assert_eq!(next.wait().expect("result"), 42);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn cancel_returns_a_finished_result_and_skips_a_queued_job() {
+        let pool = pool();
+        let done = pool.submit(5, Priority::Final).expect("room");
+        let mut result = None;
+        for _ in 0..5000 {
+            if matches!(*lock(&done.reply.state), ReplyState::Done(_)) {
+                result = done.cancel();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(result.expect("finished").expect("ok"), 10);
+
+        let endless = pool.submit(0, Priority::Final).expect("room");
+        let queued = pool.submit(7, Priority::Partial).expect("room");
+        assert!(queued.cancel().is_none());
+        endless.cancel();
+        assert_eq!(
+            pool.submit(8, Priority::Final)
+                .expect("room")
+                .wait()
+                .expect("ok"),
+            16
+        );
     }
 }
