@@ -14,7 +14,7 @@ use retrieval::{BertEmbedder, Embedder, Language};
 use std::path::Path;
 
 const FOLDS: usize = 5;
-const L2: [f64; 2] = [1e-4, 1e-3];
+const L2: [f64; 3] = [3e-5, 1e-4, 1e-3];
 
 fn argmax(p: &[f32]) -> usize {
     p.iter()
