@@ -129,13 +129,9 @@ fn main() -> Result<()> {
             // the workers and come back on a later push).
             let mut stream = asr.stream(&options)?;
             let (mut partials, mut push_ms) = (Vec::new(), Vec::new());
-            let call_started = Instant::now();
-            for (i, frame) in pcm.chunks(320).enumerate() {
-                let due = call_started + std::time::Duration::from_millis(20 * i as u64);
-                std::thread::sleep(due.saturating_duration_since(Instant::now()));
-                let started = Instant::now();
-                let partial = stream.push(frame)?;
-                push_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            for (frame, took) in paced(pcm, |frame| stream.push(frame)) {
+                let partial = frame?;
+                push_ms.push(took);
                 if let Some(p) = partial {
                     partials.push(p.text);
                 }
@@ -198,14 +194,8 @@ fn endpointed(asr: &WhisperAsr, options: &AsrOptions, pcm: &[i16]) -> Result<(f6
     });
     let audio: Vec<i16> = pcm.iter().copied().chain(tail).collect();
     let (mut latency, mut text) = (None, String::new());
-    let call_started = Instant::now();
-    for (i, frame) in audio.chunks(320).enumerate() {
-        let due = call_started + std::time::Duration::from_millis(20 * i as u64);
-        std::thread::sleep(due.saturating_duration_since(Instant::now()));
-        let started = Instant::now();
-        let events = listener.push(frame)?;
-        let took = started.elapsed().as_secs_f64() * 1000.0;
-        for event in events {
+    for (events, took) in paced(&audio, |frame| listener.push(frame)) {
+        for event in events? {
             if let SpeechEvent::Final { transcript, .. } = event {
                 // The last utterance's end is the end of the clip's speech.
                 latency = Some(took);
@@ -224,4 +214,20 @@ fn endpointed(asr: &WhisperAsr, options: &AsrOptions, pcm: &[i16]) -> Result<(f6
     }
     let latency = latency.context("the VAD found no utterance")?;
     Ok((latency, text.trim().to_string()))
+}
+
+/// Feeds `pcm` to `push` in 20 ms frames at the pace of a phone line; each result with the
+/// milliseconds its push took.
+fn paced<'a, T>(
+    pcm: &'a [i16],
+    mut push: impl FnMut(&[i16]) -> T + 'a,
+) -> impl Iterator<Item = (T, f64)> + 'a {
+    let call_started = Instant::now();
+    pcm.chunks(320).enumerate().map(move |(i, frame)| {
+        let due = call_started + std::time::Duration::from_millis(20 * i as u64);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let started = Instant::now();
+        let out = push(frame);
+        (out, started.elapsed().as_secs_f64() * 1000.0)
+    })
 }
