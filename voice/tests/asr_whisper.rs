@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use voice::asr::whisper::WhisperAsr;
 use voice::audio::read_wav;
 use voice::metrics::{normalized_words, word_error_rate as wer};
-use voice::{AsrOptions, Language, SpeechToText};
+use voice::{AsrOptions, AsrStream, Language, SpeechToText};
 
 /// Largest word error rate accepted on any one espeak-ng clip.
 const MAX_CLIP_WER: f64 = 0.5;
@@ -247,6 +247,50 @@ fn cached_decoding_matches_candle_decoder() -> Result<()> {
                 path.display()
             );
         }
+    }
+    Ok(())
+}
+
+/// The final after a pause: the decode started at the pause (`speculate`) covers all the speech,
+/// so the final confirmed after the hang-over is exactly the one-shot text of the speech; without
+/// a pause the final is decoded on the speech plus a short tail, the rest of the silence cut.
+#[test]
+fn speculative_final_is_the_text_of_the_speech() -> Result<()> {
+    let asr = load("whisper-tiny.en");
+    let options = AsrOptions::default();
+    for (path, reference) in clips()?.into_iter().take(2) {
+        let speech = read_wav(&path)?.samples;
+        let one_shot = asr.transcribe(&speech, &options)?;
+        let hang_over = vec![0i16; 16_000 * 3 / 10];
+
+        let mut stream = asr.stream(&options)?;
+        for frame in speech.chunks(320) {
+            stream.push(frame)?;
+        }
+        stream.speculate()?;
+        for frame in hang_over.chunks(320) {
+            stream.push(frame)?;
+        }
+        let speculative = stream.finish_at(speech.len())?;
+        assert!(speculative.is_final);
+        assert_eq!(speculative.text, one_shot.text, "{}", path.display());
+
+        for frame in speech
+            .iter()
+            .chain(&hang_over)
+            .copied()
+            .collect::<Vec<_>>()
+            .chunks(320)
+        {
+            stream.push(frame)?;
+        }
+        let cut = stream.finish_at(speech.len())?;
+        assert!(
+            wer(&reference, &cut.text) <= MAX_CLIP_WER,
+            "{}: {:?} vs {reference:?}",
+            path.display(),
+            cut.text
+        );
     }
     Ok(())
 }
