@@ -816,7 +816,6 @@ impl AsrStream for WhisperStream {
             end => end,
         };
         let result = if self.buffer.is_empty() && !self.done_windows.is_empty() {
-            self.abandon_partial();
             Ok(merge(&self.done_windows, self.options.language, true))
         } else {
             self.final_window(end).map(|(window, stats)| {
@@ -826,6 +825,7 @@ impl AsrStream for WhisperStream {
                 merge(&windows, self.options.language, true)
             })
         };
+        // Nothing in flight outlives the utterance.
         self.abandon_partial();
         self.reset();
         result
