@@ -313,7 +313,6 @@ impl WhisperAsr {
             buffer: Vec::new(),
             decoded_len: 0,
             done_windows: Vec::new(),
-            draft: Vec::new(),
             last_units: Vec::new(),
             stable: Vec::new(),
             last_stats: DecodeStats::default(),
@@ -583,8 +582,6 @@ pub struct WhisperStream {
     decoded_len: usize,
     /// Full 30 s windows already decoded in this utterance.
     done_windows: Vec<WindowResult>,
-    /// Text tokens of the open window's last decode: the next decode's draft.
-    draft: Vec<u32>,
     /// Words (characters for Chinese) of the last hypothesis.
     last_units: Vec<String>,
     /// The stable prefix reported so far.
@@ -592,7 +589,8 @@ pub struct WhisperStream {
     last_stats: DecodeStats,
     /// The decode of the open window in flight.
     pending: Option<InFlight>,
-    /// The open window's latest finished decode and the samples it covered.
+    /// The open window's latest finished decode and the samples it covered; its text tokens
+    /// are the next decode's draft.
     heard: Option<(DecodedWindow, usize)>,
 }
 
@@ -615,7 +613,11 @@ impl WhisperStream {
 
     fn cached(&self) -> Decoding {
         Decoding::Cached {
-            draft: self.draft.clone(),
+            draft: self
+                .heard
+                .as_ref()
+                .map(|((window, _), _)| window.decoded.tokens.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -642,7 +644,6 @@ impl WhisperStream {
     fn abandon_partial(&mut self) {
         if let Some(InFlight { pending, covered }) = self.pending.take() {
             if let Some(w) = pending.cancel() {
-                self.draft.clone_from(&w.0.decoded.tokens);
                 self.heard = Some((w, covered));
             }
         }
@@ -667,7 +668,6 @@ impl WhisperStream {
     /// The stable prefix of a new hypothesis of the open window.
     fn partial(&mut self, (decoded, covered): (DecodedWindow, usize)) -> Transcript {
         let (window, stats) = &decoded;
-        self.draft.clone_from(&window.decoded.tokens);
         self.last_stats = *stats;
         let mut windows = self.done_windows.clone();
         windows.push(window.clone());
@@ -713,17 +713,23 @@ impl WhisperStream {
             }
         }
         self.abandon_partial();
-        match self.heard.take() {
-            Some((w, covered)) if covered >= end => Ok(w),
-            _ => self.decode_open_window(end.saturating_add(FINAL_TAIL_SAMPLES)),
+        if self
+            .heard
+            .as_ref()
+            .is_some_and(|(_, covered)| *covered >= end)
+        {
+            if let Some((w, _)) = self.heard.take() {
+                return Ok(w);
+            }
         }
+        // The latest decode stays as the draft.
+        self.decode_open_window(end.saturating_add(FINAL_TAIL_SAMPLES))
     }
 
     fn reset(&mut self) {
         self.buffer.clear();
         self.decoded_len = 0;
         self.done_windows.clear();
-        self.draft.clear();
         self.last_units.clear();
         self.stable.clear();
         self.heard = None;
@@ -776,7 +782,6 @@ impl AsrStream for WhisperStream {
                 self.last_stats = stats;
                 self.done_windows.push(window);
                 self.buffer.clear();
-                self.draft.clear();
                 self.decoded_len = 0;
                 self.heard = None;
                 // A partial of the window just closed would be stale.
