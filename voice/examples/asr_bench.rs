@@ -1,6 +1,8 @@
 //! Whisper base and tiny.en on the ASR test clips, after one warm-up decode per model:
+//! - each with the decoder's per-token matrices in f32 and in 8-bit blocks (`DecoderWeights`);
 //! - one-shot decode: mel, encoder and decoder ms, tokens and decoder passes, RTF — for the
-//!   cached decoder and, in the same run, candle's uncached decoder (the baseline);
+//!   cached decoder and, in the same run, candle's uncached f32 decoder (the baseline; a text that
+//!   differs from it is printed);
 //! - streaming: 20 ms frames pushed at the pace of a phone line, partials every `PARTIAL_MS`,
 //!   and the time a bare `finish` takes after the last frame;
 //! - endpointed, as on a call: the clip and 1 s of faint line noise through the [`Listener`]
@@ -16,7 +18,7 @@
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use voice::asr::whisper::{DecodeStats, WhisperAsr};
+use voice::asr::whisper::{DecodeStats, DecoderWeights, WhisperAsr};
 use voice::audio::{read_wav, resample};
 use voice::vad::silero::SileroVad;
 use voice::{AsrOptions, AsrStream, Language, Listener, SpeechEvent, VoiceConfig};
@@ -77,10 +79,15 @@ fn main() -> Result<()> {
         language: Language::English,
         initial_prompt: None,
     };
-    for model in ["whisper-base", "whisper-tiny.en"] {
-        let dir = root.join("../models").join(model);
+    // Each checkpoint with f32 and 8-bit decoder matrices, back to back in one run.
+    let runs = ["whisper-base", "whisper-tiny.en"]
+        .into_iter()
+        .flat_map(|m| [(m, DecoderWeights::F32), (m, DecoderWeights::Q8)]);
+    for (checkpoint, weights) in runs {
+        let model = format!("{checkpoint} {weights:?}");
+        let dir = root.join("../models").join(checkpoint);
         let started = Instant::now();
-        let asr = WhisperAsr::load(&dir, threads)
+        let asr = WhisperAsr::load_with(&dir, threads, 1, weights)
             .with_context(|| format!("loading {} (run scripts/setup.sh)", dir.display()))?
             .with_partial_interval_ms(partial_ms);
         eprintln!(

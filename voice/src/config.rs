@@ -42,6 +42,9 @@ pub struct VoiceConfig {
     /// utterance at a time). Finals queue ahead of partials; when the queue is full a final waits
     /// for room and a partial is skipped.
     pub asr_workers: usize,
+    /// How Whisper's decoder stores its per-token matrices: `q8` (default; 8-bit blocks, a
+    /// quarter of the memory read per token) or `f32` (as loaded).
+    pub asr_decoder_weights: crate::asr::whisper::DecoderWeights,
     /// How much new audio a recognition stream waits for before it re-decodes the utterance and
     /// reports a partial transcript, in milliseconds. Shorter gives earlier partials and costs
     /// more decodes per utterance (each decode re-runs the encoder on the whole utterance).
@@ -68,6 +71,7 @@ impl Default for VoiceConfig {
             asr_model_zh: WhisperSize::Base,
             asr_threads: 2,
             asr_workers: 1,
+            asr_decoder_weights: Default::default(),
             asr_partial_interval_ms: crate::asr::whisper::DEFAULT_PARTIAL_INTERVAL_MS,
             vad_hangover_ms: 300,
             vad_threshold: 0.5,

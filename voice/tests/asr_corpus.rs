@@ -12,7 +12,7 @@ use anyhow::{ensure, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use voice::asr::whisper::WhisperAsr;
+use voice::asr::whisper::{DecoderWeights, WhisperAsr};
 use voice::audio::{read_wav, resample, FRAME_SAMPLES};
 use voice::metrics::{char_error_rate, normalized_chars, normalized_words, word_error_rate};
 use voice::vad::silero::SileroVad;
@@ -82,7 +82,13 @@ fn base() -> &'static WhisperAsr {
             "{} is missing: run scripts/setup.sh to fetch the Whisper models",
             dir.join("model.bin").display()
         );
-        WhisperAsr::load(&dir, 2).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+        // `ASR_DECODER_WEIGHTS=f32` scores the exact decoder instead of the default 8-bit one.
+        let weights = match std::env::var("ASR_DECODER_WEIGHTS").as_deref() {
+            Ok("f32") => DecoderWeights::F32,
+            _ => DecoderWeights::default(),
+        };
+        WhisperAsr::load_with(&dir, 2, 1, weights)
+            .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
     })
 }
 

@@ -1,13 +1,13 @@
 //! Whisper on the real model files: transcripts of the clips in `tests/data/asr_*.wav` against
 //! their `.txt` references (word error rate), silence and noise, partials during `push`, and the
-//! cached decoder against candle's own.
+//! cached decoder against candle's own, the 8-bit decoder against the f32 one.
 //! Needs `models/whisper-base` and `models/whisper-tiny.en` (run scripts/setup.sh).
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use voice::asr::whisper::WhisperAsr;
+use voice::asr::whisper::{DecoderWeights, WhisperAsr};
 use voice::audio::read_wav;
 use voice::metrics::{normalized_words, word_error_rate as wer};
 use voice::{AsrOptions, AsrStream, Language, SpeechToText};
@@ -213,9 +213,9 @@ fn stream_gives_partials_then_a_final() -> Result<()> {
     Ok(())
 }
 
-/// The cached decoder (and the stream's final, which verifies the last partial's tokens as a
-/// draft) must give what candle's uncached decoder gives. Base only: tiny.en runs the same code,
-/// and the uncached reference is slow.
+/// The cached decoder with f32 weights (and the stream's final, which verifies the last
+/// partial's tokens as a draft) must give what candle's uncached decoder gives. Base only:
+/// tiny.en runs the same code, and the uncached reference is slow.
 #[test]
 fn cached_decoding_matches_candle_decoder() -> Result<()> {
     let options = AsrOptions {
@@ -223,7 +223,7 @@ fn cached_decoding_matches_candle_decoder() -> Result<()> {
         initial_prompt: None,
     };
     for model in ["whisper-base"] {
-        let asr = load(model);
+        let asr = &WhisperAsr::load_with(&models_dir().join(model), 2, 1, DecoderWeights::F32)?;
         for (path, _) in clips()? {
             let audio = read_wav(&path)?;
             let (reference, _) = asr.transcribe_reference(&audio.samples, &options)?;
@@ -244,6 +244,46 @@ fn cached_decoding_matches_candle_decoder() -> Result<()> {
                 streamed.text,
                 reference.text,
                 "{model} {} streamed",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The 8-bit decoder (the default) against the exact f32 one on every clip: the same words,
+/// and average log-probabilities (which the hallucination filter reads) close.
+#[test]
+fn quantized_decoder_keeps_the_f32_text() -> Result<()> {
+    let options = AsrOptions {
+        language: Language::English,
+        initial_prompt: None,
+    };
+    for model in ["whisper-base", "whisper-tiny.en"] {
+        let exact = WhisperAsr::load_with(&models_dir().join(model), 2, 1, DecoderWeights::F32)?;
+        let q8 = load(model);
+        for (path, _) in clips()? {
+            let audio = read_wav(&path)?;
+            let reference = exact.transcribe(&audio.samples, &options)?;
+            let quantized = q8.transcribe(&audio.samples, &options)?;
+            eprintln!(
+                "{model} {}: f32 {:.3} {:?} / q8 {:.3} {:?}",
+                path.display(),
+                reference.avg_logprob,
+                reference.text,
+                quantized.avg_logprob,
+                quantized.text
+            );
+            assert_eq!(
+                normalized_words(&quantized.text),
+                normalized_words(&reference.text),
+                "{model} {}",
+                path.display()
+            );
+            assert!(
+                (quantized.avg_logprob - reference.avg_logprob).abs() < 0.05
+                    && (quantized.no_speech_prob - reference.no_speech_prob).abs() < 0.02,
+                "{model} {}: {quantized:?} vs {reference:?}",
                 path.display()
             );
         }

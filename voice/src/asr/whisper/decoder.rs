@@ -3,27 +3,75 @@
 //! token 3 and token 100. Same weights and arithmetic as candle-transformers' decoder.
 
 use crate::VoiceError;
-use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, IndexOp, Module, Tensor};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// `y = x · Wᵀ + b` with `Wᵀ` stored contiguous, for `(rows, d_in)` inputs.
+/// How the decoder's per-token matrices are stored (the cross-attention projection of the audio,
+/// run once per window on many rows, stays f32 either way).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecoderWeights {
+    /// As loaded: every token's pass reads ~194 MB of weights for Whisper base (106 MB of it the
+    /// tied output projection).
+    F32,
+    /// 8-bit blocks (ggml Q8_0, 32 weights per f16 scale): a quarter of the memory traffic per
+    /// token; see BENCHMARKS.md `asr.base.rtf` for what it gains and the corpus tests for what it
+    /// costs in accuracy.
+    #[default]
+    Q8,
+}
+
+/// `y = x · Wᵀ + b`, the weight either f32 (`Wᵀ` stored contiguous for `(rows, d_in)` inputs) or
+/// quantized (candle's `QMatMul`, `W` as `(d_out, d_in)` blocks).
 #[derive(Debug, Clone)]
 struct Linear {
-    /// `(d_in, d_out)`.
-    weight_t: Tensor,
+    kernel: Kernel,
     bias: Option<Tensor>,
 }
 
+#[derive(Debug, Clone)]
+enum Kernel {
+    /// `(d_in, d_out)`.
+    F32(Tensor),
+    Quantized(QMatMul),
+}
+
+impl Kernel {
+    /// `weight` is `(d_out, d_in)`.
+    fn new(weight: &Tensor, weights: DecoderWeights) -> Result<Self, VoiceError> {
+        Ok(match weights {
+            DecoderWeights::F32 => Kernel::F32(weight.t()?.contiguous()?),
+            DecoderWeights::Q8 => Kernel::Quantized(QMatMul::from_qtensor(QTensor::quantize(
+                &weight.contiguous()?,
+                GgmlDType::Q8_0,
+            )?)?),
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor, VoiceError> {
+        Ok(match self {
+            Kernel::F32(w_t) => x.matmul(w_t)?,
+            Kernel::Quantized(q) => q.forward(&x.contiguous()?)?,
+        })
+    }
+}
+
 impl Linear {
-    fn new(weight: &Tensor, bias: Option<Tensor>) -> Result<Self, VoiceError> {
+    fn new(
+        weight: &Tensor,
+        bias: Option<Tensor>,
+        weights: DecoderWeights,
+    ) -> Result<Self, VoiceError> {
         Ok(Self {
-            weight_t: weight.t()?.contiguous()?,
+            kernel: Kernel::new(weight, weights)?,
             bias,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor, VoiceError> {
-        let y = x.matmul(&self.weight_t)?;
+        let y = self.kernel.forward(x)?;
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -68,8 +116,10 @@ struct Block {
 /// The decoder's weights. Stateless: caches live in [`DecoderState`].
 #[derive(Debug, Clone)]
 pub(crate) struct TextDecoder {
-    /// `(n_vocab, d)`; also the output projection (tied).
+    /// `(n_vocab, d)`.
     token_embedding: Tensor,
+    /// The output projection: the token embeddings again (tied), stored as [`DecoderWeights`] says.
+    output: Kernel,
     /// `(n_text_ctx, d)`.
     positional: Tensor,
     blocks: Vec<Block>,
@@ -116,6 +166,7 @@ impl TextDecoder {
         tensors: &HashMap<String, Tensor>,
         n_layers: usize,
         n_head: usize,
+        weights: DecoderWeights,
     ) -> Result<Self, VoiceError> {
         let get = |name: &str| -> Result<Tensor, VoiceError> {
             tensors
@@ -127,6 +178,7 @@ impl TextDecoder {
             Linear::new(
                 &get(&format!("{p}.weight"))?,
                 Some(get(&format!("{p}.bias"))?),
+                weights,
             )
         };
         let norm = |p: &str| -> Result<LayerNorm, VoiceError> {
@@ -170,11 +222,11 @@ impl TextDecoder {
             let kv_b = Tensor::cat(&[zeros.clone(), get(&format!("{c}.v_proj.bias"))?], 0)?;
             blocks.push(Block {
                 attn_ln: norm(&format!("{p}.self_attn_layer_norm"))?,
-                qkv: Linear::new(&qkv_w, Some(qkv_b))?,
+                qkv: Linear::new(&qkv_w, Some(qkv_b), weights)?,
                 attn_out: linear(&format!("{a}.out_proj"))?,
                 cross_ln: norm(&format!("{p}.encoder_attn_layer_norm"))?,
                 cross_q: linear(&format!("{c}.q_proj"))?,
-                cross_kv: Linear::new(&kv_w, Some(kv_b))?,
+                cross_kv: Linear::new(&kv_w, Some(kv_b), DecoderWeights::F32)?,
                 cross_out: linear(&format!("{c}.out_proj"))?,
                 mlp_ln: norm(&format!("{p}.final_layer_norm"))?,
                 fc1: linear(&format!("{p}.fc1"))?,
@@ -182,6 +234,7 @@ impl TextDecoder {
             });
         }
         Ok(Self {
+            output: Kernel::new(&token_embedding, weights)?,
             token_embedding,
             positional: get("model.decoder.embed_positions.weight")?,
             blocks,
@@ -306,7 +359,7 @@ impl TextDecoder {
     /// Logits `(rows, n_vocab)` of hidden states `(rows, d)` (output projection tied to the
     /// token embeddings).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor, VoiceError> {
-        Ok(hidden.matmul(&self.token_embedding.t()?)?)
+        self.output.forward(hidden)
     }
 }
 

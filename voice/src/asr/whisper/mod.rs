@@ -23,6 +23,7 @@ use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::whisper::{model::Whisper, Config};
 use decode::{DecodeRequest, Decoded};
+pub use decoder::DecoderWeights;
 use decoder::TextDecoder;
 use mel::{LogMel, HOP_LENGTH, SAMPLE_RATE};
 use std::path::Path;
@@ -153,12 +154,23 @@ impl WhisperAsr {
         Self::load_with_workers(dir, threads, 1)
     }
 
-    /// [`Self::load`] with `workers` decoding threads sharing the one loaded model (each decodes
-    /// one window at a time; their matrix products share the `threads` threads).
+    /// [`Self::load_with`] with the default decoder weights.
     pub fn load_with_workers(
         dir: &Path,
         threads: usize,
         workers: usize,
+    ) -> Result<Self, VoiceError> {
+        Self::load_with(dir, threads, workers, DecoderWeights::default())
+    }
+
+    /// [`Self::load`] with `workers` decoding threads sharing the one loaded model (each decodes
+    /// one window at a time; their matrix products share the `threads` threads) and the decoder's
+    /// per-token matrices stored as `weights` says.
+    pub fn load_with(
+        dir: &Path,
+        threads: usize,
+        workers: usize,
+        weights: DecoderWeights,
     ) -> Result<Self, VoiceError> {
         let started = std::time::Instant::now();
         let device = Device::Cpu;
@@ -180,7 +192,7 @@ impl WhisperAsr {
             decoder_layers: dims.n_text_layer,
             suppress_tokens: tokenizer.suppress.clone(),
         };
-        let decoder = TextDecoder::new(&tensors, dims.n_text_layer, dims.n_text_head)?;
+        let decoder = TextDecoder::new(&tensors, dims.n_text_layer, dims.n_text_head, weights)?;
         let vb = VarBuilder::from_tensors(tensors, candle_core::DType::F32, &device);
         let model = Whisper::load(&vb, config).map_err(|e| VoiceError::ModelFormat {
             path: dir.join("model.bin"),
@@ -222,7 +234,7 @@ impl WhisperAsr {
                 stats.queued_ms = queued_ms;
                 Ok((window, stats))
             })?;
-        tracing::info!(dir = %dir.display(), dims = ?common.dims, threads, ?workers, elapsed_ms = started.elapsed().as_millis() as u64, "Whisper loaded");
+        tracing::info!(dir = %dir.display(), dims = ?common.dims, threads, ?workers, ?weights, elapsed_ms = started.elapsed().as_millis() as u64, "Whisper loaded");
         Ok(Self {
             shared: Arc::new(Shared { common, workers }),
             partial_interval_samples: DEFAULT_PARTIAL_INTERVAL_MS as usize * SAMPLE_RATE / 1000,
@@ -230,12 +242,13 @@ impl WhisperAsr {
     }
 
     /// Loads the checkpoint `size` from the configured models folder with `asr_threads`,
-    /// `asr_workers` and `asr_partial_interval_ms`.
+    /// `asr_workers`, `asr_decoder_weights` and `asr_partial_interval_ms`.
     pub fn from_config(config: &VoiceConfig, size: WhisperSize) -> Result<Self, VoiceError> {
-        Ok(Self::load_with_workers(
+        Ok(Self::load_with(
             &config.whisper_dir(size),
             config.asr_threads,
             config.asr_workers,
+            config.asr_decoder_weights,
         )?
         .with_partial_interval_ms(config.asr_partial_interval_ms))
     }
