@@ -2,7 +2,8 @@
 //! `vector.search_ms_p99_100k`, `vector.recall_at_10_100k`, `ingest.sqlite_events_per_s`,
 //! `ingest.postgres_events_per_s` (skipped without a server), `import.csv_rows_per_s` and
 //! `profile.context_ms_p95` (real embedder; also with the turn's embedding passed in). Run:
-//! `cargo run -p retrieval --example data_bench [vector|ingest|import|context]`.
+//! `cargo run -p retrieval --example data_bench [vector|ingest|import|context]`
+//! (`RUST_LOG=retrieval=info` for the import's phases).
 #![allow(clippy::print_stdout)]
 
 use base64::Engine;
@@ -347,6 +348,11 @@ async fn context_with(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // `RUST_LOG=retrieval=info` shows where an import's time went (checks vs writes).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let dir = tempfile::tempdir()?;
     let only = std::env::args().nth(1);
     let run = |name: &str| only.as_deref().is_none_or(|o| o == name);

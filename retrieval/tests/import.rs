@@ -178,6 +178,53 @@ async fn a_failed_import_stores_nothing() {
     assert_eq!(count(&store, "customers").await, 0);
 }
 
+/// Rows are written in chunks while later ones are still being checked: a database failure in a
+/// late chunk must still undo the chunks already written (one transaction) and keep what was
+/// stored before.
+#[tokio::test]
+async fn a_database_failure_late_in_a_large_import_stores_nothing() {
+    let (_dir, store) = sqlite().await;
+    let earlier = retrieval::synth::generate(3, 7, 0.5);
+    let first = import_customers(
+        &store,
+        &keys(),
+        &CrmMapping::default(),
+        Format::Csv,
+        &retrieval::synth::to_csv(&earlier, 1_700_000_000_000),
+        1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.accepted, 3, "{first:#?}");
+    let customers = retrieval::synth::generate(20_000, 8, 0.5);
+    let doomed = &customers[19_000].customer_id;
+    sqlx::query(&format!(
+        "CREATE TRIGGER doomed BEFORE INSERT ON customers WHEN NEW.id = '{doomed}' \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let err = import_customers(
+        &store,
+        &keys(),
+        &CrmMapping::default(),
+        Format::Csv,
+        &retrieval::synth::to_csv(&customers, 1_700_000_000_000),
+        2,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("refused by the test"), "{err}");
+    for table in ["customers", "profiles", "consents"] {
+        assert_eq!(count(&store, table).await, 3, "{table}");
+    }
+    for c in &earlier {
+        assert!(store.profile(&c.customer_id).await.unwrap().is_some());
+    }
+}
+
 #[tokio::test]
 async fn json_lines_import_reports_broken_lines() {
     let (_dir, store) = sqlite().await;

@@ -225,8 +225,8 @@ pub(crate) async fn write_profiles(
         for r in chunk {
             let p = &r.profile;
             q = q
-                .bind(&p.customer_id)
-                .bind(&p.display_name)
+                .bind(p.customer_id.as_str())
+                .bind(p.display_name.as_str())
                 .bind(p.language.code())
                 .bind(r.created_at_ms)
                 .bind(r.phone.as_ref().map(|s| s.hash.as_str()))
@@ -249,7 +249,7 @@ pub(crate) async fn write_profiles(
         for r in chunk {
             let p = &r.profile;
             q = q
-                .bind(&p.customer_id)
+                .bind(p.customer_id.as_str())
                 .bind(p.age.map(i64::from))
                 .bind(p.region.as_deref())
                 .bind(p.occupation.as_deref())
@@ -272,7 +272,7 @@ pub(crate) async fn write_profiles(
         let mut q = sqlx::query(&sql);
         for r in chunk {
             q = q
-                .bind(&r.profile.customer_id)
+                .bind(r.profile.customer_id.as_str())
                 .bind(i64::from(r.profile.do_not_call))
                 .bind(source)
                 .bind(now_ms);
@@ -286,7 +286,7 @@ pub(crate) async fn write_profiles(
         );
         let mut q = sqlx::query(&sql);
         for r in chunk {
-            q = q.bind(&r.profile.customer_id);
+            q = q.bind(r.profile.customer_id.as_str());
         }
         q.execute(&mut *conn).await?;
         let pairs: Vec<(&str, &str)> = chunk
