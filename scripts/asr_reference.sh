@@ -22,4 +22,7 @@ fi
 echo "== faster-whisper on ${#clips[@]} clips"
 "$venv/bin/python" scripts/asr_reference.py "${clips[@]}"
 echo "== voice asr_bench on the same ${#clips[@]} clips"
-cargo run -q -p voice --example asr_bench -- 2 500 "${clips[@]}"
+# The whole workspace's examples: `-p voice` alone would resolve other dependency features and
+# rebuild them. Our default (8-bit decoder) and the exact f32 decoder, base only.
+cargo build -q --workspace --examples
+ASR_BENCH_ONLY="whisper-base" target/debug/examples/asr_bench 2 500 "${clips[@]}"

@@ -232,14 +232,30 @@ impl ProfileStore for SqlProfileStore {
         turn_text: &str,
         k: usize,
     ) -> Result<ProfileContext, RetrievalError> {
+        if mostly_cjk(turn_text) {
+            // The sentence model reads English: on a Chinese turn its ranking is noise, and
+            // embedding the turn is nearly all of the time the context takes. BM25 over
+            // characters and bigrams ranks Chinese alone.
+            let profile = self.store.profile(customer_id).await?;
+            return self
+                .assemble(customer_id, campaign_id, turn_text, None, profile, k)
+                .await;
+        }
         // The profile query runs while the turn is embedded.
         let (profile, vectors) = tokio::join!(
             self.store.profile(customer_id),
             self.embed(vec![turn_text.to_string()])
         );
         let query = vectors?.pop().unwrap_or_default();
-        self.assemble(customer_id, campaign_id, turn_text, &query, profile?, k)
-            .await
+        self.assemble(
+            customer_id,
+            campaign_id,
+            turn_text,
+            Some(&query),
+            profile?,
+            k,
+        )
+        .await
     }
 
     async fn context_with_embedding(
@@ -259,20 +275,39 @@ impl ProfileStore for SqlProfileStore {
             )));
         }
         let profile = self.store.profile(customer_id).await?;
-        self.assemble(customer_id, campaign_id, turn_text, turn_vec, profile, k)
-            .await
+        self.assemble(
+            customer_id,
+            campaign_id,
+            turn_text,
+            Some(turn_vec),
+            profile,
+            k,
+        )
+        .await
     }
 }
 
+/// Whether most letters of `text` are Chinese, Japanese or Korean characters.
+fn mostly_cjk(text: &str) -> bool {
+    let (mut cjk, mut letters) = (0usize, 0usize);
+    for c in text.chars().filter(|c| c.is_alphanumeric()) {
+        letters += 1;
+        if crate::index::lexical::is_cjk(c) {
+            cjk += 1;
+        }
+    }
+    letters > 0 && cjk * 2 > letters
+}
+
 impl SqlProfileStore {
-    /// The context from the profile and the turn's embedding: dense and lexical rankings over
-    /// the customer's and the campaign's snippets, fused.
+    /// The context from the profile and the turn's embedding: dense (when `query` is given) and
+    /// lexical rankings over the customer's and the campaign's snippets, fused.
     async fn assemble(
         &self,
         customer_id: &str,
         campaign_id: &str,
         turn_text: &str,
-        query: &[f32],
+        query: Option<&[f32]>,
         profile: Option<CustomerProfile>,
         k: usize,
     ) -> Result<ProfileContext, RetrievalError> {
@@ -295,8 +330,11 @@ impl SqlProfileStore {
             hits.truncate(wide);
             hits
         };
-        let mut dense = self.index.search(query, wide, &mine).await?;
-        dense.extend(self.index.search(query, wide, &knowledge).await?);
+        let mut dense = Vec::new();
+        if let Some(query) = query {
+            dense = self.index.search(query, wide, &mine).await?;
+            dense.extend(self.index.search(query, wide, &knowledge).await?);
+        }
         let mut lexical = self.lexical.search(turn_text, wide, &mine)?;
         lexical.extend(self.lexical.search(turn_text, wide, &knowledge)?);
         let lists = [by_score(dense), by_score(lexical)];

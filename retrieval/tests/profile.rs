@@ -114,3 +114,74 @@ async fn context_returns_the_expected_snippets_on_the_real_embedder() {
     }
     assert!(profiles.context("nobody", "car", "hi", 3).await.is_err());
 }
+
+/// Counts the texts it embeds (a [`retrieval::FakeEmbedder`] inside).
+struct Counting(retrieval::FakeEmbedder, std::sync::atomic::AtomicUsize);
+
+impl retrieval::Embedder for Counting {
+    fn dim(&self) -> usize {
+        self.0.dim
+    }
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, retrieval::RetrievalError> {
+        self.1
+            .fetch_add(texts.len(), std::sync::atomic::Ordering::SeqCst);
+        self.0.embed(texts)
+    }
+}
+
+/// A Chinese turn is ranked by BM25 alone: the English sentence model is not run for it (it is
+/// most of a context's time), and the Chinese snippet still comes first.
+#[tokio::test]
+async fn a_chinese_turn_is_not_embedded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqlStore::connect(&format!("sqlite://{}", dir.path().join("crm.db").display()))
+        .await
+        .unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let keys = PrivacyKeys::from_base64(&b64.encode([1u8; 32]), &b64.encode([2u8; 32])).unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let read = |f: &str| std::fs::read_to_string(root.join("tests/data").join(f)).unwrap();
+    import_customers(
+        &store,
+        &keys,
+        &CrmMapping::default(),
+        Format::Csv,
+        &read("customers_messy.csv"),
+        1,
+    )
+    .await
+    .unwrap();
+    let embedder = Arc::new(Counting(
+        retrieval::FakeEmbedder { dim: 64 },
+        Default::default(),
+    ));
+    let profiles = SqlProfileStore::new(
+        store,
+        Arc::clone(&embedder) as Arc<dyn retrieval::Embedder>,
+        Arc::new(EmbeddedIndex::open(&dir.path().join("index"), 64).unwrap()),
+        Arc::new(LexicalIndex::open(&dir.path().join("index")).unwrap()),
+    );
+    profiles
+        .index_knowledge("car", &["车险每月一百二十元，包括挡风玻璃。", KNOWLEDGE[2]])
+        .await
+        .unwrap();
+    let indexed = embedder.1.load(std::sync::atomic::Ordering::SeqCst);
+    let ctx = profiles
+        .context("c001", "car", "车险每个月多少钱？", 2)
+        .await
+        .unwrap();
+    assert!(ctx.snippets[0].text.contains("挡风玻璃"), "{ctx:#?}");
+    assert_eq!(
+        embedder.1.load(std::sync::atomic::Ordering::SeqCst),
+        indexed
+    );
+    // An English turn is embedded.
+    profiles
+        .context("c001", "car", "Can I cancel the policy?", 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        embedder.1.load(std::sync::atomic::Ordering::SeqCst),
+        indexed + 1
+    );
+}

@@ -11,6 +11,7 @@
 //!   utterance and the final text comes out (`asr.*.final_latency_ms_p50`).
 //!
 //! Run with `cargo run -p voice --example asr_bench [-- THREADS [PARTIAL_MS [CLIP.wav...]]]`
+//! (`ASR_BENCH_ONLY="whisper-base Q8"` runs only the checkpoint and weights named)
 //! (default clips: `tests/data/asr_*.wav`; others are resampled to 16 kHz); needs
 //! scripts/setup.sh's models. scripts/asr_reference.sh runs faster-whisper on the same clips
 //! first, for comparison.
@@ -83,8 +84,13 @@ fn main() -> Result<()> {
     let runs = ["whisper-base", "whisper-tiny.en"]
         .into_iter()
         .flat_map(|m| [(m, DecoderWeights::F32), (m, DecoderWeights::Q8)]);
+    // `ASR_BENCH_ONLY="whisper-base Q8"` keeps the runs whose label contains it.
+    let only = std::env::var("ASR_BENCH_ONLY").unwrap_or_default();
     for (checkpoint, weights) in runs {
         let model = format!("{checkpoint} {weights:?}");
+        if !model.contains(only.as_str()) {
+            continue;
+        }
         let dir = root.join("../models").join(checkpoint);
         let started = Instant::now();
         let asr = WhisperAsr::load_with(&dir, threads, 1, weights)

@@ -118,7 +118,7 @@ fn words(text: &str) -> Vec<String> {
     out
 }
 
-fn is_cjk(c: char) -> bool {
+pub(crate) fn is_cjk(c: char) -> bool {
     matches!(c,
         '\u{3040}'..='\u{30ff}' // Hiragana, Katakana
         | '\u{3400}'..='\u{4dbf}' // CJK extension A
