@@ -2,7 +2,7 @@
 //! `model_{en,zh}.{safetensors,json}` next to them. Chooses the feature set, the L2 penalty and
 //! class weighting by 5-fold cross-validation on the training split only (the held-out split is
 //! never read); training starts from zero weights, so the result is deterministic. Needs `models/all-MiniLM-L6-v2` (scripts/setup.sh).
-//! Run: `cargo run -p dialog --example train_nlu`.
+//! Run: `cargo run -p dialog --example train_nlu [-- en|zh]`.
 #![allow(clippy::print_stdout)]
 
 use dialog::nlu::classifier::{FeatureVec, LinearClassifier, TrainConfig};
@@ -96,7 +96,12 @@ fn main() -> anyhow::Result<()> {
     let embedder = BertEmbedder::load(&root.join("../models/all-MiniLM-L6-v2"))?;
     let lexicon_path = dir.join("lexicon.json");
     let lexicon = Lexicon::load(&lexicon_path)?;
+    // `train_nlu zh` (or `en`) retrains one language and leaves the other's files alone.
+    let only = std::env::args().nth(1);
     for language in [Language::En, Language::Zh] {
+        if only.as_deref().is_some_and(|o| o != language.code()) {
+            continue;
+        }
         let data = dir.join(format!("{}.jsonl", language.code()));
         let turns: Vec<LabelledTurn> = load_turns(&data)?
             .into_iter()
