@@ -19,28 +19,30 @@ const KNOWLEDGE: &[&str] = &[
     "Claims are handled by phone around the clock, every day of the year.",
 ];
 
+/// A SQLite store in `dir` holding the customers of `tests/data/customers_messy.csv`, and the
+/// keys they were imported with.
+async fn store_with_customers(dir: &std::path::Path) -> (SqlStore, PrivacyKeys) {
+    let store = SqlStore::connect(&format!("sqlite://{}", dir.join("crm.db").display()))
+        .await
+        .unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let keys = PrivacyKeys::from_base64(&b64.encode([1u8; 32]), &b64.encode([2u8; 32])).unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let csv = std::fs::read_to_string(root.join("tests/data/customers_messy.csv")).unwrap();
+    import_customers(&store, &keys, &CrmMapping::default(), Format::Csv, &csv, 1)
+        .await
+        .unwrap();
+    (store, keys)
+}
+
 #[tokio::test]
 async fn context_returns_the_expected_snippets_on_the_real_embedder() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let embedder = BertEmbedder::load(&root.join("../models/all-MiniLM-L6-v2"))
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
-    let store = SqlStore::connect(&format!("sqlite://{}", dir.path().join("crm.db").display()))
-        .await
-        .unwrap();
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let keys = PrivacyKeys::from_base64(&b64.encode([1u8; 32]), &b64.encode([2u8; 32])).unwrap();
+    let (store, keys) = store_with_customers(dir.path()).await;
     let read = |f: &str| std::fs::read_to_string(root.join("tests/data").join(f)).unwrap();
-    import_customers(
-        &store,
-        &keys,
-        &CrmMapping::default(),
-        Format::Csv,
-        &read("customers_messy.csv"),
-        1,
-    )
-    .await
-    .unwrap();
     import_call_logs(
         &store,
         &keys,
@@ -134,23 +136,7 @@ impl retrieval::Embedder for Counting {
 #[tokio::test]
 async fn a_chinese_turn_is_not_embedded() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqlStore::connect(&format!("sqlite://{}", dir.path().join("crm.db").display()))
-        .await
-        .unwrap();
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let keys = PrivacyKeys::from_base64(&b64.encode([1u8; 32]), &b64.encode([2u8; 32])).unwrap();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let read = |f: &str| std::fs::read_to_string(root.join("tests/data").join(f)).unwrap();
-    import_customers(
-        &store,
-        &keys,
-        &CrmMapping::default(),
-        Format::Csv,
-        &read("customers_messy.csv"),
-        1,
-    )
-    .await
-    .unwrap();
+    let (store, _) = store_with_customers(dir.path()).await;
     let embedder = Arc::new(Counting(
         retrieval::FakeEmbedder { dim: 64 },
         Default::default(),
