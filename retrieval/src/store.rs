@@ -81,6 +81,10 @@ impl SqlStore {
                         // memory. The journal stays the default rollback one with full sync:
                         // measured, WAL made the one big import commit slower, not faster.
                         conn.execute("PRAGMA cache_size = -65536").await?;
+                        // Deleted rows are overwritten with zeros, not left in the file's free
+                        // space: an erased customer's name and words must not be recoverable
+                        // from the database file.
+                        conn.execute("PRAGMA secure_delete = ON").await?;
                     }
                     Ok(())
                 })

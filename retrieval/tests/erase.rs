@@ -159,6 +159,15 @@ async fn erase_removes_every_trace() {
             "{file} still names c001"
         );
     }
+    // Nor does the database file keep the erased rows in its free space (SQLite's
+    // secure_delete zeroes what is deleted).
+    let bytes = std::fs::read(dir.path().join("crm.db")).unwrap();
+    for gone in ["王伟", "c001 说车险太贵了"] {
+        assert!(
+            !bytes.windows(gone.len()).any(|w| w == gone.as_bytes()),
+            "crm.db still holds {gone:?}"
+        );
+    }
     // Everyone else is untouched, and a second request erases nothing.
     assert_eq!(rows_of(&store, "c002").await, c002_before);
     assert!(dir.path().join("recordings/c002.wav").exists());
