@@ -344,8 +344,8 @@ fn customer_columns(m: &CrmMapping) -> Vec<Option<&str>> {
     ]
 }
 
-/// Imports customers. Rows are checked first; the accepted ones are written in one transaction
-/// (a database failure stores none of them). Importing the same file again accepts the same
+/// Imports customers. Rows are checked in chunks and the accepted ones written as their chunk
+/// comes, all in one transaction (a database failure stores none of them). Importing the same file again accepts the same
 /// rows and leaves the store as it was.
 pub async fn import_customers(
     store: &SqlStore,
