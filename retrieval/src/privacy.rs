@@ -208,6 +208,17 @@ impl PrivacyKeys {
     }
 }
 
+/// Lower-case hex of `bytes` (one allocation; `format!` per byte cost 5% of a large import).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,15 +305,4 @@ mod tests {
         assert!(k.decrypt("not base64!").is_err());
         assert!(PrivacyKeys::from_base64("AAAA", &B64.encode([2u8; 32])).is_err());
     }
-}
-
-/// Lower-case hex of `bytes` (one allocation; `format!` per byte cost 5% of a large import).
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    s
 }
