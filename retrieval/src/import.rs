@@ -345,8 +345,8 @@ fn customer_columns(m: &CrmMapping) -> Vec<Option<&str>> {
 }
 
 /// Imports customers. Rows are checked in chunks and the accepted ones written as their chunk
-/// comes, all in one transaction (a database failure stores none of them). Importing the same file again accepts the same
-/// rows and leaves the store as it was.
+/// comes, all in one transaction (a database failure stores none of them). Importing the same
+/// file again accepts the same rows and leaves the store as it was.
 pub async fn import_customers(
     store: &SqlStore,
     keys: &PrivacyKeys,
