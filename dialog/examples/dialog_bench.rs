@@ -50,8 +50,16 @@ struct Scenario {
     turns: Vec<Turn>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts any thread: it writes the environment.
+    retrieval::embed::set_cpu_threads_once();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let embedder: Arc<dyn Embedder> =
         Arc::new(BertEmbedder::load(&dir.join("../models/all-MiniLM-L6-v2"))?);

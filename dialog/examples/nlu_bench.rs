@@ -33,6 +33,7 @@ const SHORT: [&str; 9] = [
 ];
 
 fn main() -> anyhow::Result<()> {
+    retrieval::embed::set_cpu_threads_once();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("data/nlu");
     let embedder: Arc<dyn Embedder> = Arc::new(BertEmbedder::load(

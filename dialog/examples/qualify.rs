@@ -11,8 +11,16 @@ use retrieval::{BertEmbedder, Embedder};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts any thread: it writes the environment.
+    retrieval::embed::set_cpu_threads_once();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber_init();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut config = LlmConfig {

@@ -131,6 +131,7 @@ fn retraining_reproduces_the_checked_in_model() -> anyhow::Result<()> {
                 stored.meta.features,
                 Some(embedder.as_ref()),
                 &lexicon,
+                stored.meta.cue_weight,
             )?)
         };
         let retrained = TurnClassifier::train(

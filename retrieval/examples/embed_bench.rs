@@ -6,6 +6,7 @@ use retrieval::{BertEmbedder, Embedder};
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
+    retrieval::embed::set_cpu_threads_once();
     let dir =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
     let e = BertEmbedder::load(&dir)?;

@@ -9,6 +9,22 @@ use candle_transformers::models::bert::{BertModel, Config};
 use std::path::Path;
 use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
 
+/// Fixes the CPU thread count candle's matrix products use, through `RAYON_NUM_THREADS`, when the
+/// environment does not already set it: call it first thing in `main`, before any other thread
+/// exists (it writes the process environment).
+///
+/// Why: candle 0.11 asks for its thread count on every matrix product, and without
+/// `RAYON_NUM_THREADS` that means `num_cpus::get_physical()`, which parses `/proc/cpuinfo` each
+/// time. A MiniLM pass (~50 products) spent a quarter of its time there: per-turn embedding p50
+/// 17.0 → 13.0 ms, p95 24.8 → 18.3 ms on 2 cores (2026-11-26, `minilm` figures in BENCHMARKS.md).
+/// The value set is the one candle would have computed (the physical cores); rayon's global pool
+/// reads it too.
+pub fn set_cpu_threads_once() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", num_cpus::get_physical().max(1).to_string());
+    }
+}
+
 /// Turns texts into unit vectors of a fixed dimension.
 pub trait Embedder: Send + Sync {
     fn dim(&self) -> usize;

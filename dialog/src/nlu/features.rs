@@ -1,7 +1,7 @@
 //! Sparse text features for the intent and sentiment classifiers: hashed word uni- and bigrams
 //! plus character trigrams inside words (English, robust to ASR misspellings), hashed character
 //! uni-, bi- and trigrams (Mandarin), each set L2-normalised; plus lexicon cues (a keyword and
-//! its polarity, a time mention, a question) at a fixed weight.
+//! its polarity, a time mention, a question) at a weight each model chose in training.
 
 use super::text;
 use retrieval::Language;
@@ -64,17 +64,18 @@ pub fn ngrams(normalized: &str, language: Language) -> SparseVec {
     buckets.into_iter().map(|b| (b, value)).collect()
 }
 
-/// Value of one lexicon cue in the feature vector.
-const CUE_WEIGHT: f32 = 0.5;
+/// Value of one lexicon cue in the feature vector of a model whose metadata names none (the
+/// weight every model had before it became a trained choice).
+pub const DEFAULT_CUE_WEIGHT: f32 = 0.5;
 
-/// Adds named cues (`kw:too_expensive`, `time`, …) to `features`, keeping buckets sorted and
-/// unique (a cue landing on an n-gram bucket adds to it).
-pub fn add_cues(features: &mut SparseVec, cues: &[String]) {
+/// Adds named cues (`kw:too_expensive`, `time`, …) at `weight` to `features`, keeping buckets
+/// sorted and unique (a cue landing on an n-gram bucket adds to it).
+pub fn add_cues(features: &mut SparseVec, cues: &[String], weight: f32) {
     for cue in cues {
         let b = bucket(9, cue);
         match features.binary_search_by_key(&b, |(i, _)| *i) {
-            Ok(at) => features[at].1 += CUE_WEIGHT,
-            Err(at) => features.insert(at, (b, CUE_WEIGHT)),
+            Ok(at) => features[at].1 += weight,
+            Err(at) => features.insert(at, (b, weight)),
         }
     }
 }

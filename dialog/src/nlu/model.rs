@@ -59,8 +59,17 @@ pub struct ModelMeta {
     pub train_examples: usize,
     pub train: TrainConfig,
     /// Mean macro-F1 of the intent classifier over the cross-validation folds of the training
-    /// split (how the feature set and L2 were chosen; the held-out split played no part).
+    /// split (how the feature set, L2 and cue weight were chosen; the held-out split played no
+    /// part).
     pub cv_macro_f1: f64,
+    /// Value of each lexicon cue in the sparse features (chosen by cross-validation; files
+    /// written before it was a choice used [`features::DEFAULT_CUE_WEIGHT`]).
+    #[serde(default = "default_cue_weight")]
+    pub cue_weight: f32,
+}
+
+fn default_cue_weight() -> f32 {
+    features::DEFAULT_CUE_WEIGHT
 }
 
 /// Intent and sentiment classifiers for one language.
@@ -98,14 +107,15 @@ fn cues(normalized: &str, language: Language, lexicon: &Lexicon) -> Vec<String> 
     out
 }
 
-/// Features of `texts` for a model reading `set`; `embedder` is needed when the set uses the
-/// embedding.
+/// Features of `texts` for a model reading `set` with lexicon cues at `cue_weight`; `embedder`
+/// is needed when the set uses the embedding.
 pub fn featurize(
     texts: &[&str],
     language: Language,
     set: FeatureSet,
     embedder: Option<&dyn Embedder>,
     lexicon: &Lexicon,
+    cue_weight: f32,
 ) -> Result<Vec<FeatureVec>, DialogError> {
     let dense: Vec<Vec<f32>> = if set.uses_embedding() {
         let embedder = embedder.ok_or_else(|| {
@@ -135,7 +145,11 @@ pub fn featurize(
             sparse: if set.uses_ngrams() {
                 let normalized = text::normalize(t, language);
                 let mut sparse = features::ngrams(&normalized, language);
-                features::add_cues(&mut sparse, &cues(&normalized, language, lexicon));
+                features::add_cues(
+                    &mut sparse,
+                    &cues(&normalized, language, lexicon),
+                    cue_weight,
+                );
                 sparse
             } else {
                 Vec::new()
@@ -274,6 +288,7 @@ impl TurnClassifier {
             self.meta.features,
             embedder.map(|e| e.as_ref()),
             lexicon,
+            self.meta.cue_weight,
         )?
         .pop()
         .ok_or_else(|| DialogError::Nlu("the embedder returned no vector".into()))
