@@ -21,7 +21,10 @@ use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
 /// reads it too.
 pub fn set_cpu_threads_once() {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", num_cpus::get_physical().max(1).to_string());
+        std::env::set_var(
+            "RAYON_NUM_THREADS",
+            num_cpus::get_physical().max(1).to_string(),
+        );
     }
 }
 

@@ -334,7 +334,7 @@ impl<'m> Engine<'m> {
             .with_n_batch(n_batch)
             .with_n_ubatch(n_batch)
             .with_n_seq_max(parallel)
-            .with_kv_unified(std::env::var_os("LLM_KV_SPLIT").is_none())
+            .with_kv_unified(true)
             .with_n_threads(threads)
             .with_n_threads_batch(threads);
         let ctx = model
@@ -539,9 +539,8 @@ impl<'m> Engine<'m> {
                 let from = self.slots[donor].seq;
                 self.ctx.kv_cache_seq_rm(seq, None, None).map_err(kv)?;
                 // Same cells, one more sequence id on them: nothing is recomputed or copied.
-                self.ctx.kv_cache_seq_cp(from, seq, None, None).map_err(kv)?;
                 self.ctx
-                    .kv_cache_seq_rm(seq, Some(shared as u32), None)
+                    .kv_cache_seq_cp(from, seq, Some(0), Some(shared as u32))
                     .map_err(kv)?;
                 self.slots[target].cached = tokens[..shared].to_vec();
                 Ok(shared)
