@@ -12,12 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 fn main() -> anyhow::Result<()> {
-    // Before the runtime starts any thread: it writes the environment.
-    retrieval::embed::set_cpu_threads_once();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run())
+    retrieval::embed::block_on_main(run())?
 }
 
 async fn run() -> anyhow::Result<()> {

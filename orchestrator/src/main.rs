@@ -97,13 +97,7 @@ fn out(text: &str) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    // Before the runtime starts any thread: it writes the environment.
-    retrieval::embed::set_cpu_threads_once();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?
-        .block_on(run())
+    retrieval::embed::block_on_main(run()).context("starting the async runtime")?
 }
 
 async fn run() -> anyhow::Result<()> {

@@ -355,12 +355,7 @@ async fn context_with(
 }
 
 fn main() -> anyhow::Result<()> {
-    // Before the runtime starts any thread: it writes the environment.
-    retrieval::embed::set_cpu_threads_once();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run())
+    retrieval::embed::block_on_main(run())?
 }
 
 async fn run() -> anyhow::Result<()> {

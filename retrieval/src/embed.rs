@@ -28,6 +28,17 @@ pub fn set_cpu_threads_once() {
     }
 }
 
+/// The body of an async `main`: fixes candle's thread count ([`set_cpu_threads_once`]) while the
+/// process still has one thread, then runs `main` to completion on a new multi-threaded tokio
+/// runtime. Use it instead of `#[tokio::main]`, which starts the runtime's threads first.
+pub fn block_on_main<T>(main: impl std::future::Future<Output = T>) -> std::io::Result<T> {
+    set_cpu_threads_once();
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(main))
+}
+
 /// Turns texts into unit vectors of a fixed dimension.
 pub trait Embedder: Send + Sync {
     fn dim(&self) -> usize;
