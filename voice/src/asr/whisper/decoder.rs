@@ -234,7 +234,10 @@ impl TextDecoder {
             });
         }
         Ok(Self {
-            output: Kernel::new(&token_embedding, weights)?,
+            // The output projection picks the token: kept f32 in both modes. In 8-bit blocks it
+            // turned "remove my number" into "remove my hunger" on an AVX2 host (the words of
+            // every clip matched on the AVX-512 host it was measured on).
+            output: Kernel::new(&token_embedding, DecoderWeights::F32)?,
             token_embedding,
             positional: get("model.decoder.embed_positions.weight")?,
             blocks,
