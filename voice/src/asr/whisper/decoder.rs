@@ -16,9 +16,9 @@ pub enum DecoderWeights {
     /// As loaded: every token's pass reads ~194 MB of weights for Whisper base (106 MB of it the
     /// tied output projection).
     F32,
-    /// 8-bit blocks (ggml Q8_0, 32 weights per f16 scale): a quarter of the memory traffic per
-    /// token; see BENCHMARKS.md `asr.base.rtf` for what it gains and the corpus tests for what it
-    /// costs in accuracy.
+    /// 8-bit blocks (ggml Q8_0, 32 weights per f16 scale) for the per-token matrices except the
+    /// output projection, which stays f32; see BENCHMARKS.md `asr.base.rtf` for what it gains
+    /// and the corpus tests for what it costs in accuracy.
     #[default]
     Q8,
 }
