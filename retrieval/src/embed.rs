@@ -16,7 +16,8 @@ use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
 /// Why: candle 0.11 asks for its thread count on every matrix product, and without
 /// `RAYON_NUM_THREADS` that means `num_cpus::get_physical()`, which parses `/proc/cpuinfo` each
 /// time. A MiniLM pass (~50 products) spent a quarter of its time there: per-turn embedding p50
-/// 17.0 → 13.0 ms, p95 24.8 → 18.3 ms on 2 cores (2026-11-26, `minilm` figures in BENCHMARKS.md).
+/// 17.0 → 13.0 ms, p95 24.8 → 18.3 ms on 2 cores (2026-11-26, see `nlu.latency_ms_p95` in
+/// BENCHMARKS.md).
 /// The value set is the one candle would have computed (the physical cores); rayon's global pool
 /// reads it too.
 pub fn set_cpu_threads_once() {

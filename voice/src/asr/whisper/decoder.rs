@@ -235,8 +235,8 @@ impl TextDecoder {
         }
         Ok(Self {
             // The output projection picks the token: kept f32 in both modes. In 8-bit blocks it
-            // turned "remove my number" into "remove my hunger" on an AVX2 host (the words of
-            // every clip matched on the AVX-512 host it was measured on).
+            // turned "remove my number" into "remove my hunger" on an AVX2 host (every clip's
+            // words had matched on the host where it was first measured).
             output: Kernel::new(&token_embedding, DecoderWeights::F32)?,
             token_embedding,
             positional: get("model.decoder.embed_positions.weight")?,
