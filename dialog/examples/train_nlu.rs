@@ -1,31 +1,64 @@
 //! Trains the NLU classifiers from `dialog/data/nlu/{en,zh}.jsonl` and writes
-//! `model_{en,zh}.{safetensors,json}` next to them. Chooses the feature set, the lexicon cue
-//! weight, the L2 penalty and class weighting by 5-fold cross-validation on the training split
-//! only (the held-out split is never read); training starts from zero weights, so the result is
-//! deterministic. Needs `models/all-MiniLM-L6-v2` (scripts/setup.sh).
+//! `model_{en,zh}.{safetensors,json}` next to them. Chooses the feature set, the n-gram length
+//! and weighting (IDF or none), the lexicon cue weight, the L2 penalty and class weighting by
+//! 5-fold cross-validation on the training split only (the held-out split is never read; IDF
+//! weights come from each fold's training turns); training starts from zero weights, so the
+//! result is deterministic. Needs `models/all-MiniLM-L6-v2` (scripts/setup.sh).
 //! Run: `cargo run -p dialog --example train_nlu [-- en|zh]`.
 #![allow(clippy::print_stdout)]
 
 use dialog::nlu::classifier::{FeatureVec, LinearClassifier, TrainConfig};
 use dialog::nlu::data::{file_sha256, load_turns, LabelledTurn, Scores, Split};
-use dialog::nlu::features::DEFAULT_CUE_WEIGHT;
+use dialog::nlu::features::{idf, SparseScheme, DEFAULT_CUE_WEIGHT, DEFAULT_MAX_CHAR_NGRAM};
 use dialog::nlu::lexicon::Lexicon;
-use dialog::nlu::model::{featurize, FeatureSet, ModelMeta, TurnClassifier};
+use dialog::nlu::model::{parts, FeatureSet, ModelMeta, TurnClassifier, TurnParts};
 use dialog::Intent;
 use retrieval::{BertEmbedder, Embedder, Language};
 use std::path::Path;
 
 const FOLDS: usize = 5;
 
-/// The grid searched per language: lexicon cue weights and L2 penalties (each with and without
-/// class balancing). Mandarin reads n-grams and cues alone, and its cross-validation moved with
-/// both (on 2026-11-26: 0.881 at cue 0.5 / L2 3e-5, 0.890 at 0.5 / 1e-5 and at 0.35 / 3e-5), so
-/// its grid is wider at the weak end. English is the grid its checked-in model was chosen from:
-/// its sentence embedding carries most of the signal.
-fn grid(language: Language) -> (&'static [f32], &'static [f64]) {
+/// The grid searched for one language.
+struct Grid {
+    /// Longest Mandarin character n-gram.
+    max_char_ngrams: &'static [usize],
+    /// N-gram buckets weighted by IDF or not.
+    idf: &'static [bool],
+    cue_weights: &'static [f32],
+    l2s: &'static [f64],
+    balanced: &'static [bool],
+}
+
+/// Mandarin reads n-grams and cues alone; its cross-validation moved with the cue weight and L2
+/// (on 2026-11-26: 0.881 at cue 0.5 / L2 3e-5, 0.898 at 0.5 / 1e-5 after batch 7, class
+/// balancing never chosen) and, in a scikit-learn probe of the same split, with IDF weighting
+/// (+0.01) and the n-gram length. English is the grid its checked-in model was chosen from: its
+/// sentence embedding carries most of the signal.
+fn grid(language: Language) -> Grid {
     match language {
-        Language::En => (&[DEFAULT_CUE_WEIGHT], &[3e-5, 1e-4, 1e-3]),
-        Language::Zh => (&[0.25, 0.35, DEFAULT_CUE_WEIGHT], &[1e-5, 3e-5, 1e-4]),
+        Language::En => Grid {
+            max_char_ngrams: &[DEFAULT_MAX_CHAR_NGRAM],
+            idf: &[false],
+            cue_weights: &[DEFAULT_CUE_WEIGHT],
+            l2s: &[3e-5, 1e-4, 1e-3],
+            balanced: &[false, true],
+        },
+        Language::Zh => Grid {
+            max_char_ngrams: &[2, 3],
+            idf: &[false, true],
+            cue_weights: &[0.35, DEFAULT_CUE_WEIGHT],
+            l2s: &[1e-5, 3e-5],
+            balanced: &[false],
+        },
+    }
+}
+
+/// The scheme of the turns `parts`: IDF (when `with_idf`) from their buckets.
+fn scheme_of(parts: &[&TurnParts], with_idf: bool, cue_weight: f32, order: usize) -> SparseScheme {
+    SparseScheme {
+        cue_weight,
+        max_char_ngram: order,
+        idf: with_idf.then(|| idf(&parts.iter().map(|p| p.buckets.clone()).collect::<Vec<_>>())),
     }
 }
 
@@ -36,16 +69,21 @@ fn argmax(p: &[f32]) -> usize {
         .0
 }
 
-/// Keeps only the parts of `f` that `set` reads.
-fn restrict(f: &FeatureVec, set: FeatureSet) -> FeatureVec {
-    FeatureVec {
+/// Keeps only the parts of `p` that `set` reads.
+fn restrict(p: &TurnParts, set: FeatureSet) -> TurnParts {
+    TurnParts {
         dense: if set.uses_embedding() {
-            f.dense.clone()
+            p.dense.clone()
         } else {
             Vec::new()
         },
-        sparse: if set.uses_ngrams() {
-            f.sparse.clone()
+        buckets: if set.uses_ngrams() {
+            p.buckets.clone()
+        } else {
+            Vec::new()
+        },
+        cues: if set.uses_ngrams() {
+            p.cues.clone()
         } else {
             Vec::new()
         },
@@ -53,10 +91,12 @@ fn restrict(f: &FeatureVec, set: FeatureSet) -> FeatureVec {
 }
 
 /// Mean macro-F1 over the folds, and the (gold, predicted) pairs of every training turn when
-/// it was in the validation fold.
+/// it was in the validation fold. IDF weights (when `with_idf`) come from each fold's training
+/// turns only.
 fn cross_validate(
     turns: &[LabelledTurn],
-    features: &[FeatureVec],
+    parts: &[TurnParts],
+    (with_idf, cue_weight, order): (bool, f32, usize),
     config: &TrainConfig,
 ) -> anyhow::Result<(f64, Vec<(usize, usize)>)> {
     let labels: Vec<usize> = turns
@@ -66,16 +106,19 @@ fn cross_validate(
     let mut total = 0.0;
     let mut pairs = Vec::with_capacity(labels.len());
     for fold in 0..FOLDS {
-        let (mut tx, mut ty, mut vx, mut vy) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (i, (f, &y)) in features.iter().zip(&labels).enumerate() {
+        let (mut tp, mut ty, mut vp, mut vy) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, (p, &y)) in parts.iter().zip(&labels).enumerate() {
             if i % FOLDS == fold {
-                vx.push(f);
+                vp.push(p);
                 vy.push(y);
             } else {
-                tx.push(f.clone());
+                tp.push(p);
                 ty.push(y);
             }
         }
+        let scheme = scheme_of(&tp, with_idf, cue_weight, order);
+        let tx: Vec<FeatureVec> = tp.iter().map(|p| p.assemble(&scheme)).collect();
+        let vx: Vec<FeatureVec> = vp.iter().map(|p| p.assemble(&scheme)).collect();
         let model = LinearClassifier::train(&tx, &ty, Intent::ALL.len(), config)?;
         let predicted: Vec<usize> = vx.iter().map(|f| argmax(&model.probabilities(f))).collect();
         total += Scores::compute(&vy, &predicted, Intent::ALL.len()).macro_f1;
@@ -106,10 +149,12 @@ struct Candidate {
     set: FeatureSet,
     config: TrainConfig,
     cue_weight: f32,
+    max_char_ngram: usize,
+    idf: bool,
     /// Every training turn's (gold, predicted) intent when it was in the validation fold.
     pairs: Vec<(usize, usize)>,
-    /// Features of the training turns at this cue weight.
-    features: Vec<FeatureVec>,
+    /// Parts of the training turns as this configuration reads them.
+    parts: Vec<TurnParts>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -137,61 +182,66 @@ fn main() -> anyhow::Result<()> {
             Language::Zh => &[FeatureSet::Ngrams],
         };
         let widest = *sets.last().unwrap_or(&FeatureSet::Ngrams);
-        // The embeddings do not depend on the cue weight: computed once.
+        // The embeddings do not depend on the n-gram scheme: computed once.
         let dense = if widest.uses_embedding() {
-            featurize(
+            parts(
                 &texts,
                 language,
                 FeatureSet::Embedding,
                 Some(&embedder as &dyn Embedder),
                 &lexicon,
-                DEFAULT_CUE_WEIGHT,
+                DEFAULT_MAX_CHAR_NGRAM,
             )?
         } else {
             Vec::new()
         };
-        let (cue_weights, l2s) = grid(language);
+        let grid = grid(language);
         let mut best: Option<Candidate> = None;
-        for &cue_weight in cue_weights {
-            let sparse = featurize(
-                &texts,
-                language,
-                FeatureSet::Ngrams,
-                None,
-                &lexicon,
-                cue_weight,
-            )?;
-            let all: Vec<FeatureVec> = sparse
+        for &order in grid.max_char_ngrams {
+            let sparse = parts(&texts, language, FeatureSet::Ngrams, None, &lexicon, order)?;
+            let all: Vec<TurnParts> = sparse
                 .into_iter()
                 .enumerate()
-                .map(|(i, s)| FeatureVec {
+                .map(|(i, s)| TurnParts {
                     dense: dense.get(i).map(|d| d.dense.clone()).unwrap_or_default(),
-                    sparse: s.sparse,
+                    ..s
                 })
                 .collect();
-            for &set in sets {
-                let features: Vec<FeatureVec> = all.iter().map(|f| restrict(f, set)).collect();
-                for (l2, balanced) in l2s.iter().flat_map(|&l2| [(l2, false), (l2, true)]) {
-                    let config = TrainConfig {
-                        l2,
-                        balanced,
-                        ..TrainConfig::default()
-                    };
-                    let (f1, pairs) = cross_validate(&turns, &features, &config)?;
-                    println!(
-                        "cv {} features={set:?} cue_weight={cue_weight} l2={l2:e} balanced={balanced} macro_f1={f1:.3}",
-                        language.code()
-                    );
-                    if best.as_ref().is_none_or(|b| f1 > b.cv_macro_f1 + 1e-9) {
-                        best = Some(Candidate {
-                            cv_macro_f1: f1,
-                            set,
-                            config,
-                            cue_weight,
-                            pairs,
-                            features: features.clone(),
-                        });
-                    }
+            let configs = grid.idf.iter().flat_map(|&with_idf| {
+                grid.cue_weights.iter().flat_map(move |&cue_weight| {
+                    sets.iter().flat_map(move |&set| {
+                        grid.l2s.iter().flat_map(move |&l2| {
+                            grid.balanced
+                                .iter()
+                                .map(move |&balanced| (with_idf, cue_weight, set, l2, balanced))
+                        })
+                    })
+                })
+            });
+            for (with_idf, cue_weight, set, l2, balanced) in configs {
+                let restricted: Vec<TurnParts> = all.iter().map(|p| restrict(p, set)).collect();
+                let config = TrainConfig {
+                    l2,
+                    balanced,
+                    ..TrainConfig::default()
+                };
+                let (f1, pairs) =
+                    cross_validate(&turns, &restricted, (with_idf, cue_weight, order), &config)?;
+                println!(
+                    "cv {} features={set:?} max_char_ngram={order} idf={with_idf} cue_weight={cue_weight} l2={l2:e} balanced={balanced} macro_f1={f1:.3}",
+                    language.code()
+                );
+                if best.as_ref().is_none_or(|b| f1 > b.cv_macro_f1 + 1e-9) {
+                    best = Some(Candidate {
+                        cv_macro_f1: f1,
+                        set,
+                        config,
+                        cue_weight,
+                        max_char_ngram: order,
+                        idf: with_idf,
+                        pairs,
+                        parts: restricted,
+                    });
                 }
             }
         }
@@ -200,13 +250,22 @@ fn main() -> anyhow::Result<()> {
             set,
             config,
             cue_weight,
+            max_char_ngram,
+            idf: with_idf,
             pairs,
-            features,
+            parts,
         }) = best
         else {
             anyhow::bail!("no configuration was tried");
         };
         print_confusion(language.code(), &pairs);
+        let scheme = scheme_of(
+            &parts.iter().collect::<Vec<_>>(),
+            with_idf,
+            cue_weight,
+            max_char_ngram,
+        );
+        let features: Vec<FeatureVec> = parts.iter().map(|p| p.assemble(&scheme)).collect();
         let meta = ModelMeta {
             language,
             features: set,
@@ -216,10 +275,12 @@ fn main() -> anyhow::Result<()> {
             train: config,
             cv_macro_f1,
             cue_weight,
+            max_char_ngram,
+            idf: with_idf,
         };
-        TurnClassifier::train(&turns, &features, &config, meta)?.save(&dir)?;
+        TurnClassifier::train(&turns, &features, &config, meta, scheme)?.save(&dir)?;
         println!(
-            "trained {} features={set:?} cue_weight={cue_weight} l2={:e} balanced={} cv_macro_f1={cv_macro_f1:.3} on {} turns -> {}",
+            "trained {} features={set:?} max_char_ngram={max_char_ngram} idf={with_idf} cue_weight={cue_weight} l2={:e} balanced={} cv_macro_f1={cv_macro_f1:.3} on {} turns -> {}",
             language.code(),
             config.l2,
             config.balanced,

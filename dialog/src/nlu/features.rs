@@ -1,7 +1,8 @@
 //! Sparse text features for the intent and sentiment classifiers: hashed word uni- and bigrams
 //! plus character trigrams inside words (English, robust to ASR misspellings), hashed character
-//! uni-, bi- and trigrams (Mandarin), each set L2-normalised; plus lexicon cues (a keyword and
-//! its polarity, a time mention, a question) at a weight each model chose in training.
+//! n-grams up to a trained length (Mandarin), each bucket weighted 1 or by its inverse document
+//! frequency and the set L2-normalised; plus lexicon cues (a keyword and its polarity, a time
+//! mention, a question) at a weight each model chose in training.
 
 use super::text;
 use retrieval::Language;
@@ -22,8 +23,42 @@ fn bucket(namespace: u8, feature: &str) -> u32 {
     (h % HASH_DIM as u64) as u32
 }
 
-/// Hashed n-gram features of an already normalised text.
+/// Longest Mandarin character n-gram of a model whose metadata names none.
+pub const DEFAULT_MAX_CHAR_NGRAM: usize = 3;
+
+/// How a model turns a text's n-gram buckets and cues into its sparse features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparseScheme {
+    /// Value of each lexicon cue.
+    pub cue_weight: f32,
+    /// Longest Mandarin character n-gram (English ignores it).
+    pub max_char_ngram: usize,
+    /// Per-bucket inverse document frequency of the training turns ([`idf`]), or `None` for
+    /// every bucket weighing 1.
+    pub idf: Option<Vec<f32>>,
+}
+
+impl Default for SparseScheme {
+    fn default() -> Self {
+        Self {
+            cue_weight: DEFAULT_CUE_WEIGHT,
+            max_char_ngram: DEFAULT_MAX_CHAR_NGRAM,
+            idf: None,
+        }
+    }
+}
+
+/// Hashed n-gram features of an already normalised text, every bucket weighing 1.
 pub fn ngrams(normalized: &str, language: Language) -> SparseVec {
+    weigh(
+        &ngram_buckets(normalized, language, DEFAULT_MAX_CHAR_NGRAM),
+        None,
+    )
+}
+
+/// The n-gram buckets of an already normalised text, sorted and unique; Mandarin character
+/// n-grams up to `max_char_ngram` long.
+pub fn ngram_buckets(normalized: &str, language: Language, max_char_ngram: usize) -> Vec<u32> {
     let mut buckets: Vec<u32> = Vec::new();
     match language {
         Language::En => {
@@ -46,7 +81,7 @@ pub fn ngrams(normalized: &str, language: Language) -> SparseVec {
         Language::Zh => {
             for clause in text::clauses(normalized) {
                 let chars = text::chars_no_space(clause);
-                for n in 1..=3 {
+                for n in 1..=max_char_ngram.max(1) {
                     for gram in chars.windows(n) {
                         buckets.push(bucket(n as u8, &gram.iter().collect::<String>()));
                     }
@@ -56,12 +91,42 @@ pub fn ngrams(normalized: &str, language: Language) -> SparseVec {
     }
     buckets.sort_unstable();
     buckets.dedup();
-    let value = if buckets.is_empty() {
-        0.0
-    } else {
-        1.0 / (buckets.len() as f32).sqrt()
-    };
-    buckets.into_iter().map(|b| (b, value)).collect()
+    buckets
+}
+
+/// L2-normalised features of `buckets`, each weighing `idf[bucket]` (1 without `idf`; a bucket
+/// outside a short `idf` weighs 1 too).
+pub fn weigh(buckets: &[u32], idf: Option<&[f32]>) -> SparseVec {
+    let mut out: SparseVec = buckets
+        .iter()
+        .map(|&b| {
+            let w = idf.and_then(|idf| idf.get(b as usize)).copied();
+            (b, w.unwrap_or(1.0))
+        })
+        .collect();
+    let norm = out.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        out.iter_mut().for_each(|(_, v)| *v /= norm);
+    }
+    out
+}
+
+/// Smoothed inverse document frequency of every bucket over `docs` (each a text's unique
+/// buckets): `ln((1 + n) / (1 + df)) + 1`, so a bucket no training turn had weighs the most and
+/// one every turn had weighs 1.
+pub fn idf(docs: &[Vec<u32>]) -> Vec<f32> {
+    let mut df = vec![0u32; HASH_DIM];
+    for doc in docs {
+        for &b in doc {
+            if let Some(d) = df.get_mut(b as usize) {
+                *d += 1;
+            }
+        }
+    }
+    let n = docs.len() as f32;
+    df.into_iter()
+        .map(|d| ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0)
+        .collect()
 }
 
 /// Value of one lexicon cue in the feature vector of a model whose metadata names none (the
@@ -93,5 +158,24 @@ mod tests {
             assert!((norm - 1.0).abs() < 1e-5);
         }
         assert!(ngrams("", Language::En).is_empty());
+    }
+
+    #[test]
+    fn idf_weighs_rare_buckets_more_and_stays_unit_length() {
+        let a = ngram_buckets("太贵了", Language::Zh, 3);
+        let b = ngram_buckets("太忙了", Language::Zh, 3);
+        let weights = idf(&[a.clone(), b]);
+        let shared = bucket(1, "太");
+        let rare = bucket(1, "贵");
+        assert!(weights[rare as usize] > weights[shared as usize]);
+        assert!((weights[shared as usize] - 1.0).abs() < 1e-6);
+        let f = weigh(&a, Some(&weights));
+        let norm: f32 = f.iter().map(|(_, v)| v * v).sum();
+        assert!((norm - 1.0).abs() < 1e-5);
+        let value = |b: u32| f.iter().find(|(i, _)| *i == b).map(|(_, v)| *v);
+        assert!(value(rare) > value(shared));
+        // Bigrams only: no trigram "太贵了".
+        assert!(ngram_buckets("太贵了", Language::Zh, 2).len() < a.len());
+        assert_eq!(weigh(&[], Some(&weights)), Vec::new());
     }
 }

@@ -4,6 +4,7 @@
 
 use super::classifier::{FeatureVec, LinearClassifier, TrainConfig};
 use super::data::LabelledTurn;
+use super::features::SparseScheme;
 use super::lexicon::Lexicon;
 use super::{features, text, time, Intent, SentimentLabel};
 use crate::DialogError;
@@ -66,19 +67,36 @@ pub struct ModelMeta {
     /// written before it was a choice used [`features::DEFAULT_CUE_WEIGHT`]).
     #[serde(default = "default_cue_weight")]
     pub cue_weight: f32,
+    /// Longest Mandarin character n-gram (chosen by cross-validation; files written before it
+    /// was a choice used [`features::DEFAULT_MAX_CHAR_NGRAM`]).
+    #[serde(default = "default_max_char_ngram")]
+    pub max_char_ngram: usize,
+    /// Whether n-gram buckets weigh their inverse document frequency over the training turns
+    /// (stored as the tensor `ngram.idf` beside the weights) rather than 1.
+    #[serde(default)]
+    pub idf: bool,
 }
 
 fn default_cue_weight() -> f32 {
     features::DEFAULT_CUE_WEIGHT
 }
 
+fn default_max_char_ngram() -> usize {
+    features::DEFAULT_MAX_CHAR_NGRAM
+}
+
 /// Intent and sentiment classifiers for one language.
 #[derive(Debug, Clone)]
 pub struct TurnClassifier {
     pub meta: ModelMeta,
+    /// How the sparse features are made (from `meta`, with the stored IDF weights).
+    scheme: SparseScheme,
     intent: LinearClassifier,
     sentiment: LinearClassifier,
 }
+
+/// The name of the IDF tensor in a model's safetensors file.
+const IDF_TENSOR: &str = "ngram.idf";
 
 /// Class probabilities of one turn.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,16 +125,60 @@ fn cues(normalized: &str, language: Language, lexicon: &Lexicon) -> Vec<String> 
     out
 }
 
-/// Features of `texts` for a model reading `set` with lexicon cues at `cue_weight`; `embedder`
-/// is needed when the set uses the embedding.
+/// What a turn's features are made of before the model's weighting: its sentence embedding
+/// (empty when not read), its n-gram buckets and its lexicon cues (both empty when not read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnParts {
+    pub dense: Vec<f32>,
+    pub buckets: Vec<u32>,
+    pub cues: Vec<String>,
+}
+
+impl TurnParts {
+    /// The classifier's input: the n-grams weighted and normalised, the cues added.
+    pub fn assemble(&self, scheme: &SparseScheme) -> FeatureVec {
+        let mut sparse = features::weigh(&self.buckets, scheme.idf.as_deref());
+        features::add_cues(&mut sparse, &self.cues, scheme.cue_weight);
+        FeatureVec {
+            dense: self.dense.clone(),
+            sparse,
+        }
+    }
+}
+
+/// Features of `texts` for a model reading `set` whose sparse part is made as `scheme` says;
+/// `embedder` is needed when the set uses the embedding.
 pub fn featurize(
     texts: &[&str],
     language: Language,
     set: FeatureSet,
     embedder: Option<&dyn Embedder>,
     lexicon: &Lexicon,
-    cue_weight: f32,
+    scheme: &SparseScheme,
 ) -> Result<Vec<FeatureVec>, DialogError> {
+    Ok(parts(
+        texts,
+        language,
+        set,
+        embedder,
+        lexicon,
+        scheme.max_char_ngram,
+    )?
+    .iter()
+    .map(|p| p.assemble(scheme))
+    .collect())
+}
+
+/// The [`TurnParts`] of `texts` for a model reading `set`, Mandarin n-grams up to
+/// `max_char_ngram` characters.
+pub fn parts(
+    texts: &[&str],
+    language: Language,
+    set: FeatureSet,
+    embedder: Option<&dyn Embedder>,
+    lexicon: &Lexicon,
+    max_char_ngram: usize,
+) -> Result<Vec<TurnParts>, DialogError> {
     let dense: Vec<Vec<f32>> = if set.uses_embedding() {
         let embedder = embedder.ok_or_else(|| {
             DialogError::Nlu("this NLU model needs a sentence embedder; none was given".into())
@@ -140,20 +202,21 @@ pub fn featurize(
     Ok(texts
         .iter()
         .zip(dense)
-        .map(|(t, dense)| FeatureVec {
-            dense,
-            sparse: if set.uses_ngrams() {
+        .map(|(t, dense)| {
+            if set.uses_ngrams() {
                 let normalized = text::normalize(t, language);
-                let mut sparse = features::ngrams(&normalized, language);
-                features::add_cues(
-                    &mut sparse,
-                    &cues(&normalized, language, lexicon),
-                    cue_weight,
-                );
-                sparse
+                TurnParts {
+                    dense,
+                    buckets: features::ngram_buckets(&normalized, language, max_char_ngram),
+                    cues: cues(&normalized, language, lexicon),
+                }
             } else {
-                Vec::new()
-            },
+                TurnParts {
+                    dense,
+                    buckets: Vec::new(),
+                    cues: Vec::new(),
+                }
+            }
         })
         .collect())
 }
@@ -178,17 +241,28 @@ fn paths(dir: &Path, language: Language) -> (PathBuf, PathBuf) {
 }
 
 impl TurnClassifier {
-    /// Trains both classifiers on `turns` whose features are `features` (same order).
+    /// Trains both classifiers on `turns` whose features are `features` (same order), made as
+    /// `scheme` says (its fields must agree with `meta`'s).
     pub fn train(
         turns: &[LabelledTurn],
         features: &[FeatureVec],
         config: &TrainConfig,
         meta: ModelMeta,
+        scheme: SparseScheme,
     ) -> Result<Self, DialogError> {
+        if scheme.idf.is_some() != meta.idf
+            || scheme.cue_weight != meta.cue_weight
+            || scheme.max_char_ngram != meta.max_char_ngram
+        {
+            return Err(DialogError::InvalidRequest(
+                "the sparse feature scheme does not match the model metadata".into(),
+            ));
+        }
         let intents: Vec<usize> = turns.iter().map(|t| intent_index(t.intent)).collect();
         let sentiments: Vec<usize> = turns.iter().map(|t| sentiment_index(t.sentiment)).collect();
         Ok(Self {
             meta,
+            scheme,
             intent: LinearClassifier::train(features, &intents, Intent::ALL.len(), config)?,
             sentiment: LinearClassifier::train(
                 features,
@@ -212,6 +286,13 @@ impl TurnClassifier {
         let mut tensors = HashMap::new();
         self.intent.to_tensors("intent", &mut tensors)?;
         self.sentiment.to_tensors("sentiment", &mut tensors)?;
+        if let Some(idf) = &self.scheme.idf {
+            tensors.insert(
+                IDF_TENSOR.to_string(),
+                Tensor::from_slice(idf, idf.len(), &Device::Cpu)
+                    .map_err(|e| DialogError::Nlu(format!("candle: {e}")))?,
+            );
+        }
         candle_core::safetensors::save(&tensors, &weights).map_err(|e| DialogError::NluFile {
             path: weights.clone(),
             message: e.to_string(),
@@ -263,11 +344,56 @@ impl TurnClassifier {
                 ),
             });
         }
+        let idf = match tensors.get(IDF_TENSOR) {
+            Some(t) if meta.idf => {
+                let idf: Vec<f32> = t.to_vec1().map_err(|e| DialogError::NluFile {
+                    path: weights.clone(),
+                    message: format!("{IDF_TENSOR}: {e}"),
+                })?;
+                if idf.len() != features::HASH_DIM {
+                    return Err(DialogError::NluFile {
+                        path: weights,
+                        message: format!(
+                            "{IDF_TENSOR} has {} values, expected {}",
+                            idf.len(),
+                            features::HASH_DIM
+                        ),
+                    });
+                }
+                Some(idf)
+            }
+            None if meta.idf => {
+                return Err(DialogError::NluFile {
+                    path: weights,
+                    message: format!(
+                        "{} asks for IDF weights but {IDF_TENSOR} is missing",
+                        meta_path.display()
+                    ),
+                })
+            }
+            _ => None,
+        };
+        if !(1..=8).contains(&meta.max_char_ngram) {
+            return Err(DialogError::NluFile {
+                path: meta_path,
+                message: format!("max_char_ngram {} is not in 1..=8", meta.max_char_ngram),
+            });
+        }
         Ok(Self {
+            scheme: SparseScheme {
+                cue_weight: meta.cue_weight,
+                max_char_ngram: meta.max_char_ngram,
+                idf,
+            },
             meta,
             intent,
             sentiment,
         })
+    }
+
+    /// How this model makes its sparse features.
+    pub fn scheme(&self) -> &SparseScheme {
+        &self.scheme
     }
 
     /// Size of the embedding this model reads (0 for none).
@@ -288,7 +414,7 @@ impl TurnClassifier {
             self.meta.features,
             embedder.map(|e| e.as_ref()),
             lexicon,
-            self.meta.cue_weight,
+            &self.scheme,
         )?
         .pop()
         .ok_or_else(|| DialogError::Nlu("the embedder returned no vector".into()))

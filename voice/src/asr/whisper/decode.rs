@@ -2,7 +2,7 @@
 //! guard against repeated n-grams, average log-probability and the no-speech probability, and
 //! drafts (the previous hypothesis) verified in one pass.
 
-use super::decoder::{row, TextDecoder};
+use super::decoder::{NextTokenScores, TextDecoder, RESCORED_CANDIDATES};
 use super::tokens::SpecialTokens;
 use crate::VoiceError;
 use candle_core::{IndexOp, Tensor};
@@ -86,19 +86,21 @@ pub(crate) fn greedy(
         ],
         0,
     )?;
-    let mut logits = decoder.logits(&rows)?;
-    let at_sot = log_softmax(&row(&logits, 0)?);
+    let mut scores = decoder.scores(&rows)?;
+    // From the output projection's scores (8-bit ones are close enough for a probability
+    // compared with a threshold).
+    let at_sot = log_softmax(&scores.row(0)?);
     let no_speech_prob = at_sot
         .get(req.special.no_speech as usize)
         .map_or(0.0, |lp| lp.exp());
-    // `logits` row `step - base` holds the scores for text token `step`.
+    // `scores` row `step - base` holds the scores for text token `step`.
     let mut base: isize = -1;
     let mut draft_live = true;
     let mut draft_accepted = 0;
     let mut sum_logprob = 0f32;
     let mut looped = false;
     for step in 0..req.max_tokens {
-        let (next, lp) = choose(row(&logits, (step as isize - base) as usize)?, req, step)?;
+        let (next, lp) = choose(&scores, (step as isize - base) as usize, req, step)?;
         sum_logprob += lp;
         if next == req.special.eot {
             break;
@@ -122,7 +124,7 @@ pub(crate) fn greedy(
             return Err(cancelled());
         }
         let hidden = decoder.forward(&[next], &mut state)?;
-        logits = decoder.logits(&hidden)?;
+        scores = decoder.scores(&hidden)?;
         passes += 1;
         base = step as isize + 1;
     }
@@ -136,25 +138,82 @@ pub(crate) fn greedy(
     })
 }
 
-/// The greedy choice at `step`: suppressed tokens masked out, then the most likely token and
-/// its log-probability.
+/// The greedy choice at `step` from row `i` of `scores` ([`pick`], rescoring 8-bit products).
 fn choose(
-    mut scores: Vec<f32>,
+    scores: &NextTokenScores<'_>,
+    i: usize,
     req: &DecodeRequest<'_>,
     step: usize,
 ) -> Result<(u32, f32), VoiceError> {
+    let logits = scores.row(i)?;
+    if scores.is_exact() {
+        pick(logits, req, step, None)
+    } else {
+        pick(logits, req, step, Some(&|ids: &[u32]| scores.exact(i, ids)))
+    }
+}
+
+/// f32 logits of the given token ids at the position being decided.
+type Rescore<'a> = &'a dyn Fn(&[u32]) -> Result<Vec<f32>, VoiceError>;
+
+/// The greedy choice at `step`: suppressed tokens masked out, then the most likely token and
+/// its log-probability. With `rescore` (the logits are 8-bit products), the best
+/// [`RESCORED_CANDIDATES`] are scored again in f32 and the choice is the best of those (the
+/// normaliser of the log-probability keeps the 8-bit scores of the rest).
+fn pick(
+    mut logits: Vec<f32>,
+    req: &DecodeRequest<'_>,
+    step: usize,
+    rescore: Option<Rescore<'_>>,
+) -> Result<(u32, f32), VoiceError> {
     let begin: &[u32] = if step == 0 { req.suppress_begin } else { &[] };
     for &id in req.suppress.iter().chain(begin) {
-        if let Some(l) = scores.get_mut(id as usize) {
+        if let Some(l) = logits.get_mut(id as usize) {
             *l = f32::NEG_INFINITY;
         }
     }
-    log_softmax(&scores)
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(i, &lp)| (i as u32, lp))
+    let candidates: Vec<u32> = match rescore {
+        None => Vec::new(),
+        Some(rescore) => {
+            let shortlist = top_k(&logits, RESCORED_CANDIDATES);
+            for (&id, value) in shortlist.iter().zip(rescore(&shortlist)?) {
+                logits[id as usize] = value;
+            }
+            shortlist
+        }
+    };
+    let logprobs = log_softmax(&logits);
+    let best = if candidates.is_empty() {
+        logprobs
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(id, _)| id as u32)
+    } else {
+        candidates
+            .iter()
+            .copied()
+            .max_by(|a, b| logprobs[*a as usize].total_cmp(&logprobs[*b as usize]))
+    };
+    best.map(|id| (id, logprobs[id as usize]))
         .ok_or_else(|| VoiceError::engine("whisper", "decoder produced no logits"))
+}
+
+/// Indices of the `k` largest finite values of `values`, best first.
+fn top_k(values: &[f32], k: usize) -> Vec<u32> {
+    let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+    if k == 0 {
+        return Vec::new();
+    }
+    for (id, &v) in values.iter().enumerate() {
+        if !v.is_finite() || (best.len() == k && v <= best[k - 1].1) {
+            continue;
+        }
+        let at = best.partition_point(|&(_, b)| b >= v);
+        best.insert(at, (id as u32, v));
+        best.truncate(k);
+    }
+    best.into_iter().map(|(id, _)| id).collect()
 }
 
 /// The loop guard: when the text now ends in a repeated n-gram, cuts the repeat off and says so.
@@ -205,7 +264,7 @@ pub(crate) fn greedy_reference(
         let logits = model
             .decoder
             .final_linear(&hidden.i((.., last..last + 1))?)?;
-        let (next, lp) = choose(logits.flatten_all()?.to_vec1()?, req, step)?;
+        let (next, lp) = pick(logits.flatten_all()?.to_vec1()?, req, step, None)?;
         sum_logprob += lp;
         if next == req.special.eot {
             break;
@@ -294,6 +353,15 @@ mod tests {
         assert_eq!(stop, Some((14, 8)));
         // A five-token phrase said twice is still speech.
         assert_eq!(repeated_tail(&[1, 2, 3, 4, 5, 1, 2, 3, 4, 5]), None);
+    }
+
+    #[test]
+    fn top_k_keeps_the_largest_finite_values_best_first() {
+        let v = [0.5, f32::NEG_INFINITY, 3.0, -1.0, 2.0, f32::NAN, 2.0];
+        assert_eq!(top_k(&v, 3), vec![2, 4, 6]);
+        assert_eq!(top_k(&v, 10), vec![2, 4, 6, 0, 3]);
+        assert!(top_k(&[f32::NEG_INFINITY], 2).is_empty());
+        assert!(top_k(&v, 0).is_empty());
     }
 
     #[test]

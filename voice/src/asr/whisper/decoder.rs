@@ -16,12 +16,17 @@ pub enum DecoderWeights {
     /// As loaded: every token's pass reads ~194 MB of weights for Whisper base (106 MB of it the
     /// tied output projection).
     F32,
-    /// 8-bit blocks (ggml Q8_0, 32 weights per f16 scale) for the per-token matrices except the
-    /// output projection, which stays f32; see BENCHMARKS.md `asr.base.rtf` for what it gains
-    /// and the corpus tests for what it costs in accuracy.
+    /// 8-bit blocks (ggml Q8_0, 32 weights per f16 scale) for the per-token matrices. The output
+    /// projection's 8-bit scores only shortlist the next token: the best
+    /// [`RESCORED_CANDIDATES`] are scored again in f32 and the choice is made among those, so
+    /// the 8-bit rounding cannot swap two close words. See BENCHMARKS.md `asr.base.rtf` for
+    /// what it gains and the corpus tests for what it costs in accuracy.
     #[default]
     Q8,
 }
+
+/// How many of the best 8-bit scores are scored again in f32 before the greedy choice.
+pub(crate) const RESCORED_CANDIDATES: usize = 8;
 
 /// `y = x · Wᵀ + b`, the weight either f32 (`Wᵀ` stored contiguous for `(rows, d_in)` inputs) or
 /// quantized (candle's `QMatMul`, `W` as `(d_out, d_in)` blocks).
@@ -118,7 +123,8 @@ struct Block {
 pub(crate) struct TextDecoder {
     /// `(n_vocab, d)`.
     token_embedding: Tensor,
-    /// The output projection: the token embeddings again (tied), stored as [`DecoderWeights`] says.
+    /// The output projection: the token embeddings again (tied), stored as [`DecoderWeights`]
+    /// says (in 8-bit blocks it only shortlists, [`NextTokenScores::exact`] decides).
     output: Kernel,
     /// `(n_text_ctx, d)`.
     positional: Tensor,
@@ -234,10 +240,10 @@ impl TextDecoder {
             });
         }
         Ok(Self {
-            // The output projection picks the token: kept f32 in both modes. In 8-bit blocks it
-            // turned "remove my number" into "remove my hunger" on an AVX2 host (every clip's
-            // words had matched on the host where it was first measured).
-            output: Kernel::new(&token_embedding, DecoderWeights::F32)?,
+            // In 8-bit blocks alone the output projection turned "remove my number" into
+            // "remove my hunger" on an AVX2 host (every clip's words had matched on the host
+            // where it was first measured): its best candidates are rescored in f32.
+            output: Kernel::new(&token_embedding, weights)?,
             token_embedding,
             positional: get("model.decoder.embed_positions.weight")?,
             blocks,
@@ -359,10 +365,46 @@ impl TextDecoder {
         self.ln.forward(&x)
     }
 
-    /// Logits `(rows, n_vocab)` of hidden states `(rows, d)` (output projection tied to the
-    /// token embeddings).
-    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor, VoiceError> {
-        self.output.forward(hidden)
+    /// Scores of the next token after each of the hidden states `(rows, d)` (output projection
+    /// tied to the token embeddings).
+    pub fn scores(&self, hidden: &Tensor) -> Result<NextTokenScores<'_>, VoiceError> {
+        Ok(NextTokenScores {
+            logits: self.output.forward(hidden)?,
+            hidden: hidden.clone(),
+            decoder: self,
+        })
+    }
+}
+
+/// Next-token logits of some positions, as the output projection computed them, and the means
+/// to compute a few of them exactly.
+pub(crate) struct NextTokenScores<'a> {
+    /// `(rows, n_vocab)`.
+    logits: Tensor,
+    /// `(rows, d)`.
+    hidden: Tensor,
+    decoder: &'a TextDecoder,
+}
+
+impl NextTokenScores<'_> {
+    /// Logits of row `i`.
+    pub fn row(&self, i: usize) -> Result<Vec<f32>, VoiceError> {
+        row(&self.logits, i)
+    }
+
+    /// True when [`Self::row`] is already the f32 product (no rescoring needed).
+    pub fn is_exact(&self) -> bool {
+        matches!(self.decoder.output, Kernel::F32(_))
+    }
+
+    /// The f32 logits of tokens `ids` at row `i`: the hidden state times those tokens'
+    /// embeddings.
+    pub fn exact(&self, i: usize, ids: &[u32]) -> Result<Vec<f32>, VoiceError> {
+        let device = self.hidden.device();
+        let ids = Tensor::new(ids, device)?;
+        let rows = self.decoder.token_embedding.index_select(&ids, 0)?; // (k, d)
+        let h = self.hidden.i(i)?.unsqueeze(1)?; // (d, 1)
+        Ok(rows.matmul(&h)?.squeeze(1)?.to_vec1()?)
     }
 }
 
