@@ -90,6 +90,31 @@ fn opt_outs_with_their_own_negation_stay_opt_outs() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whisper base hears the opt-out clip of the voice corpus (asr_en_05, "Please remove my number
+/// from your list.") as "hunger" whenever the audio is cut at the end of the speech, as on a call
+/// (its encoder window is the speech plus 0.3 s, not Whisper's 30 s). An opt-out must survive
+/// the misheard word: the rest of the sentence carries it.
+#[test]
+fn opt_outs_misheard_by_asr_stay_opt_outs() -> anyhow::Result<()> {
+    let engine = NluEngine::load(&data_dir(), Some(embedder()?))?;
+    let cases = [
+        "Please remove my hunger from your list.",
+        "Please remove my hunger from your lives.",
+        "Please remove my hunger from your lips.",
+        "please remove my numb from your list",
+        "take me of your list",
+    ];
+    let mut wrong = Vec::new();
+    for text in cases {
+        let r = engine.understand(text, Language::En)?;
+        if r.intent != Intent::OptOut {
+            wrong.push(format!("{text:?}: {:?}", r.intent));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    Ok(())
+}
+
 #[test]
 fn the_turn_embedding_is_exposed_for_reuse() -> anyhow::Result<()> {
     let embedder = embedder()?;

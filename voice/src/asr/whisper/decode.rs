@@ -201,10 +201,10 @@ fn pick(
 
 /// Indices of the `k` largest finite values of `values`, best first.
 fn top_k(values: &[f32], k: usize) -> Vec<u32> {
-    let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
     if k == 0 {
         return Vec::new();
     }
+    let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
     for (id, &v) in values.iter().enumerate() {
         if !v.is_finite() || (best.len() == k && v <= best[k - 1].1) {
             continue;
@@ -362,6 +362,43 @@ mod tests {
         assert_eq!(top_k(&v, 10), vec![2, 4, 6, 0, 3]);
         assert!(top_k(&[f32::NEG_INFINITY], 2).is_empty());
         assert!(top_k(&v, 0).is_empty());
+    }
+
+    #[test]
+    fn rescoring_decides_among_the_shortlist_and_honours_suppression() {
+        let special = SpecialTokens {
+            eot: 0,
+            sot: 1,
+            sot_prev: 2,
+            transcribe: 3,
+            no_timestamps: 4,
+            no_speech: 5,
+        };
+        let req = DecodeRequest {
+            prefix: &[],
+            sot_index: 0,
+            special: &special,
+            suppress: &[7],
+            suppress_begin: &[],
+            max_tokens: 4,
+        };
+        // 8-bit scores: 7 (suppressed) > 10 > 11 > the rest; exactly, 11 beats 10.
+        let mut logits = vec![0.0f32; 20];
+        logits[7] = 9.0;
+        logits[10] = 5.0;
+        logits[11] = 4.9;
+        let exact = |ids: &[u32]| -> Result<Vec<f32>, VoiceError> {
+            assert!(!ids.contains(&7), "a suppressed token was rescored");
+            Ok(ids
+                .iter()
+                .map(|&id| if id == 11 { 5.2 } else { 4.0 })
+                .collect())
+        };
+        let (id, lp) = pick(logits.clone(), &req, 1, Some(&exact)).expect("pick");
+        assert_eq!(id, 11);
+        assert!(lp < 0.0 && lp.is_finite());
+        // Without rescoring the 8-bit best (not suppressed) wins.
+        assert_eq!(pick(logits, &req, 1, None).expect("pick").0, 10);
     }
 
     #[test]
