@@ -1,6 +1,6 @@
 //! Rewrites a GGUF in another weight type with llama.cpp's quantizer, e.g. the bundled Q4_1
-//! SmolLM2 into Q8_0, which batches (see `dialog::llm::quantize` and the `llm.*` rows of
-//! BENCHMARKS.md; setup does not run it, the default stays Q4_1).
+//! SmolLM2 into Q4_0, which ggml repacks for its faster x86 kernels (see `dialog::llm::quantize`
+//! and the `llm.*` rows of BENCHMARKS.md; setup does not run it, the default stays Q4_1).
 //! Run: `cargo run -p dialog --example quantize_gguf -- SRC.gguf DST.gguf q8_0|q4_0 [THREADS]`.
 #![allow(clippy::print_stdout)]
 
