@@ -1,8 +1,9 @@
 //! Rewrites a GGUF in another weight type with llama.cpp's own quantizer. The bundled SmolLM2 is
 //! published as Q4_1, for which ggml on x86 has only its per-row dot product. Q4_0 weights are
-//! repacked at load for ggml's x86 gemv/gemm kernels: one call about twice as fast as Q4_1, and
-//! batched calls gain about as little (BENCHMARKS.md `llm.*`). Q8_0 has no repacked kernel on x86
-//! and no tinyBLAS either in this build (`GGML_LLAMAFILE=OFF`, .cargo/config.toml).
+//! repacked at load for ggml's x86 gemv/gemm kernels: one call about twice as fast as Q4_1, but
+//! batching 8 calls gains as little over one call as with Q4_1 (BENCHMARKS.md `llm.*`). Q8_0 has
+//! no repacked kernel on x86 and no tinyBLAS either in this build (`GGML_LLAMAFILE=OFF`,
+//! .cargo/config.toml).
 
 use crate::DialogError;
 use std::ffi::CString;
@@ -11,8 +12,8 @@ use std::path::Path;
 /// Weight types a GGUF can be rewritten to. Every tensor gets the type (norms stay F32).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightType {
-    /// 8-bit blocks; from Q4_1 it adds at most half a step
-    /// of 1/127 of each 32-value block's largest weight.
+    /// 8-bit blocks; from Q4_1 it adds at most half a step of 1/127 of each 32-value block's
+    /// largest weight.
     Q8_0,
     /// 4-bit blocks: repacked for AVX2 at load; from Q4_1 it loses the per-block offset (a second
     /// rounding: run `qualify` on the result).
