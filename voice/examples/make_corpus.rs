@@ -10,7 +10,10 @@
 //! scripts/setup.sh.
 //!
 //! Conditions: `clean` (16 kHz), `phone` (down to 8 kHz, G.711 μ-law encoded and decoded, stored
-//! at 8 kHz), `phone_noise` (pink noise mixed in at [`NOISE_SNR_DB`] first, then the phone line).
+//! at 8 kHz), `phone_noise` (pink noise mixed in at [`NOISE_SNR_DB`] first, then the phone line),
+//! and the in-band noise of a real line (issue 22): `phone_brown` and `phone_pink` band the speech
+//! to the telephone channel (300–3400 Hz at 8 kHz), mix in brown or pink noise banded the same way
+//! at [`IN_BAND_NOISE`]'s SNR against the active speech, then μ-law.
 //! The output is deterministic: run `cargo run -p voice --example make_corpus` and the files come
 //! out byte-identical (given the same espeak-ng version).
 
@@ -34,6 +37,13 @@ const ESPEAK_WPM: &str = "160";
 /// Speech-to-noise ratio of the `phone_noise` condition, in dB (speech power over the voiced
 /// part of the clip against the noise's power).
 const NOISE_SNR_DB: f64 = 10.0;
+/// In-band noise conditions: name, colour, SNR in dB against the active speech in the band.
+const IN_BAND_NOISE: [(&str, NoiseColour, f64); 2] = [
+    ("phone_brown", NoiseColour::Brown, 15.0),
+    ("phone_pink", NoiseColour::Pink, 10.0),
+];
+/// The telephone channel's pass band, Hz.
+const PHONE_BAND: (f64, f64) = (300.0, 3400.0);
 /// Silence kept before and after the speech.
 const MARGIN_MS: usize = 200;
 /// Peak level speech is scaled to (−3 dBFS).
@@ -114,11 +124,16 @@ fn main() -> Result<()> {
             let speech = prepare_speech(&pcm)?;
             let seed = fnv1a(format!("{id}/{voice}").as_bytes());
             let noisy = add_noise(&speech, NOISE_SNR_DB, seed);
-            for (condition, audio, snr_db) in [
+            let mut conditions = vec![
                 ("clean", chunk(SAMPLE_RATE, speech.clone()), None),
                 ("phone", phone_line(&speech)?, None),
                 ("phone_noise", phone_line(&noisy)?, Some(NOISE_SNR_DB)),
-            ] {
+            ];
+            for (condition, colour, snr_db) in IN_BAND_NOISE {
+                let audio = noisy_phone_line(&speech, colour, snr_db, seed ^ colour as u64)?;
+                conditions.push((condition, audio, Some(snr_db)));
+            }
+            for (condition, audio, snr_db) in conditions {
                 let file = format!("{id}_{}_{condition}.wav", voice.replace('+', "_"));
                 write_wav(&dir.join(&file), &audio)?;
                 clips.push(Clip {
@@ -239,6 +254,94 @@ fn add_noise(speech: &[i16], snr_db: f64, seed: u64) -> Vec<i16> {
         .iter()
         .zip(&noise)
         .map(|(&s, &n)| (f64::from(s) + n * gain).clamp(-32768.0, 32767.0).round() as i16)
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy)]
+enum NoiseColour {
+    Brown = 0xb0,
+    Pink = 0x91,
+}
+
+/// The telephone channel with noise in its band: speech down to 8 kHz and band-passed to
+/// [`PHONE_BAND`], noise of `colour` band-passed the same way and scaled to `snr_db` below the
+/// band's speech power over its active part, then μ-law encoded and decoded.
+fn noisy_phone_line(
+    pcm16k: &[i16],
+    colour: NoiseColour,
+    snr_db: f64,
+    seed: u64,
+) -> Result<AudioChunk> {
+    let narrow = resample(pcm16k, SAMPLE_RATE, TELEPHONE_RATE)?;
+    let speech = band_pass(&narrow.iter().map(|&s| f64::from(s)).collect::<Vec<_>>());
+    // Active speech: the samples of 10 ms blocks within 30 dB of the loudest block.
+    let block = TELEPHONE_RATE as usize / 100;
+    let levels: Vec<f64> = speech.chunks(block).map(power).collect();
+    let loudest = levels.iter().copied().fold(0.0, f64::max);
+    let active: Vec<f64> = speech
+        .chunks(block)
+        .zip(&levels)
+        .filter(|(_, &l)| l > loudest * 1e-3)
+        .flat_map(|(c, _)| c.iter().copied())
+        .collect();
+    let raw = match colour {
+        NoiseColour::Brown => brown_noise(speech.len(), seed),
+        NoiseColour::Pink => pink_noise(speech.len(), seed),
+    };
+    let noise = band_pass(&raw);
+    let gain = (power(&active) / power(&noise) / 10f64.powf(snr_db / 10.0)).sqrt();
+    let mixed: Vec<i16> = speech
+        .iter()
+        .zip(&noise)
+        .map(|(s, n)| (s + n * gain).clamp(-32768.0, 32767.0).round() as i16)
+        .collect();
+    let mut codes = Vec::with_capacity(mixed.len());
+    G711Law::MuLaw.encode_into(&mixed, &mut codes);
+    let mut line = Vec::with_capacity(codes.len());
+    G711Law::MuLaw.decode_into(&codes, &mut line);
+    Ok(chunk(TELEPHONE_RATE, line))
+}
+
+/// [`PHONE_BAND`] at 8 kHz: two second-order high-pass and two low-pass biquads (RBJ
+/// cookbook, Q = 0.707), i.e. 24 dB per octave on each side.
+fn band_pass(x: &[f64]) -> Vec<f64> {
+    let fs = f64::from(TELEPHONE_RATE);
+    let mut y = x.to_vec();
+    for (f, high) in [
+        (PHONE_BAND.0, true),
+        (PHONE_BAND.0, true),
+        (PHONE_BAND.1, false),
+        (PHONE_BAND.1, false),
+    ] {
+        let w = std::f64::consts::TAU * f / fs;
+        let alpha = w.sin() / (2.0 * std::f64::consts::FRAC_1_SQRT_2);
+        let c = w.cos();
+        let (b0, b1, b2) = if high {
+            ((1.0 + c) / 2.0, -(1.0 + c), (1.0 + c) / 2.0)
+        } else {
+            ((1.0 - c) / 2.0, 1.0 - c, (1.0 - c) / 2.0)
+        };
+        let (a0, a1, a2) = (1.0 + alpha, -2.0 * c, 1.0 - alpha);
+        let (mut x1, mut x2, mut y1, mut y2) = (0.0, 0.0, 0.0, 0.0);
+        for v in &mut y {
+            let x0 = *v;
+            let out = (b0 * x0 + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2) / a0;
+            (x2, x1, y2, y1) = (x1, x0, y1, out);
+            *v = out;
+        }
+    }
+    y
+}
+
+/// Brown (1/f²) noise: leaky integrated white noise; unit-less.
+fn brown_noise(n: usize, seed: u64) -> Vec<f64> {
+    let mut white = Noise(seed | 1);
+    let mut level = 0.0;
+    (0..n)
+        .map(|_| {
+            level = 0.998 * level + 0.05 * white.next();
+            level
+        })
         .collect()
 }
 

@@ -49,6 +49,11 @@ pub struct VoiceConfig {
     /// reports a partial transcript, in milliseconds. Shorter gives earlier partials and costs
     /// more decodes per utterance (each decode re-runs the encoder on the whole utterance).
     pub asr_partial_interval_ms: u32,
+    /// Temperatures at which a suspect final is decoded again, in order, until one passes
+    /// (Whisper's reference fallback: the loop guard cut a repeat, the text compresses better
+    /// than 2.4, or the average log-probability is below -1). Each try costs one more decoder
+    /// run on the same encoder output; `[]` turns it off (the loop guard still cuts repeats).
+    pub asr_fallback_temperatures: Vec<f32>,
     /// Silence after speech that ends an utterance, in milliseconds.
     pub vad_hangover_ms: u32,
     /// Silero speech probability threshold.
@@ -73,6 +78,7 @@ impl Default for VoiceConfig {
             asr_workers: 1,
             asr_decoder_weights: Default::default(),
             asr_partial_interval_ms: crate::asr::whisper::DEFAULT_PARTIAL_INTERVAL_MS,
+            asr_fallback_temperatures: crate::asr::whisper::DEFAULT_FALLBACK_TEMPERATURES.to_vec(),
             vad_hangover_ms: 300,
             vad_threshold: 0.5,
             vad_min_speech_ms: 200,

@@ -197,6 +197,30 @@ pub fn char_error_rate(reference: &str, hypothesis: &str) -> f64 {
     edit_distance(&r, &h) as f64 / r.len().max(1) as f64
 }
 
+/// Spans of `n` units (words or characters) that `hypothesis` holds more often than
+/// `reference` does, each once: what a decoding loop leaves ("… the whole family. It lives with
+/// the …" said again). Units are compared after the same normalization as the error rates.
+pub fn repeated_spans<T: PartialEq + Clone>(
+    reference: &[T],
+    hypothesis: &[T],
+    n: usize,
+) -> Vec<Vec<T>> {
+    let count = |units: &[T], span: &[T]| units.windows(n).filter(|w| *w == span).count();
+    let mut found: Vec<Vec<T>> = Vec::new();
+    if n == 0 {
+        return found;
+    }
+    for span in hypothesis.windows(n) {
+        if found.iter().any(|f| f.as_slice() == span) {
+            continue;
+        }
+        if count(hypothesis, span) > count(reference, span).max(1) {
+            found.push(span.to_vec());
+        }
+    }
+    found
+}
+
 /// Levenshtein distance between two sequences.
 fn edit_distance<T: PartialEq>(r: &[T], h: &[T]) -> usize {
     let mut prev: Vec<usize> = (0..=h.len()).collect();

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use voice::asr::whisper::{DecoderWeights, WhisperAsr};
 use voice::audio::{read_wav, resample, FRAME_SAMPLES};
-use voice::metrics::{char_error_rate, normalized_chars, normalized_words, word_error_rate};
+use voice::metrics::{
+    char_error_rate, normalized_chars, normalized_words, repeated_spans, word_error_rate,
+};
 use voice::vad::silero::SileroVad;
 use voice::{AsrOptions, Language, Listener, SpeechEvent, SpeechToText, VoiceConfig, SAMPLE_RATE};
 
@@ -22,7 +24,18 @@ use voice::{AsrOptions, Language, Listener, SpeechEvent, SpeechToText, VoiceConf
 /// Measured with Whisper base on 2026-11-25: 0.108 clean, 0.208 phone, 0.324 phone_noise (Piper
 /// joe alone 0.068 over all three; the robotic espeak-ng voices make most errors). The bounds
 /// leave margin for the other machine's float rounding, not for regressions.
-const MAX_WER_EN: [(&str, f64); 3] = [("clean", 0.16), ("phone", 0.28), ("phone_noise", 0.42)];
+/// The in-band noise conditions (brown at 15 dB, pink at 10 dB; added 2026-12-04 for issue 22):
+/// 0.276 and 0.430 measured that day.
+const MAX_WER_EN: [(&str, f64); 5] = [
+    ("clean", 0.16),
+    ("phone", 0.28),
+    ("phone_noise", 0.42),
+    ("phone_brown", 0.36),
+    ("phone_pink", 0.52),
+];
+/// Conditions whose Piper clips are bounded one by one (in-band pink noise at 10 dB leaves
+/// single phrases past recognition: worst 0.83).
+const CLIP_BOUND_CONDITIONS: [&str; 3] = ["clean", "phone", "phone_noise"];
 /// Largest WER of any single Piper clip (the natural-sounding voice; worst seen 0.50): one badly
 /// wrong phrase is a regression even when the average holds. espeak-ng clips are bounded only
 /// by the averages: some of them Whisper base simply cannot read.
@@ -32,7 +45,20 @@ const MAX_CLIP_WER_PIPER: f64 = 0.75;
 /// phone_noise (10 phrases, 94 characters: one character is 0.011); the bounds allow about
 /// six more wrong characters per condition. Mandarin by espeak-ng is not bounded: Whisper base
 /// hallucinates on it (CER 1.05–1.93, shared MODELS.md).
-const MAX_CER_ZH: [(&str, f64); 3] = [("clean", 0.10), ("phone", 0.15), ("phone_noise", 0.15)];
+/// In-band noise (2026-12-04, 12 phrases with two long ones, 149 characters): 0.128 brown, 0.134
+/// pink.
+const MAX_CER_ZH: [(&str, f64); 5] = [
+    ("clean", 0.10),
+    ("phone", 0.15),
+    ("phone_noise", 0.15),
+    ("phone_brown", 0.20),
+    ("phone_pink", 0.20),
+];
+/// A decoding loop: a span of this many words (characters for Mandarin) that a final holds
+/// more often than its reference. None is allowed in any clip (issue 22) but espeak-ng's
+/// Mandarin, which Whisper base cannot read at all ("4x4x4x2x3x1" for 我现在没有时间): its
+/// loops are counted and printed, not asserted.
+const REPEAT_SPAN: usize = 4;
 /// The Mandarin voice whose CER is asserted; every other Mandarin voice is reported apart.
 const ZH_NEURAL_VOICE: &str = "zh-fastspeech2";
 
@@ -87,8 +113,13 @@ fn base() -> &'static WhisperAsr {
             Ok("f32") => DecoderWeights::F32,
             _ => DecoderWeights::default(),
         };
-        WhisperAsr::load_with(&dir, 2, 1, weights)
-            .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+        let asr = WhisperAsr::load_with(&dir, 2, 1, weights)
+            .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()));
+        // `ASR_FALLBACK=off` measures without the temperature fallback (the loop guard stays).
+        match std::env::var("ASR_FALLBACK").as_deref() {
+            Ok("off") => asr.with_fallback_temperatures(&[]),
+            _ => asr,
+        }
     })
 }
 
@@ -118,6 +149,15 @@ impl Score {
     }
 }
 
+/// The figures' language code: Mandarin figures are the neural voice's; espeak-ng's cmn gets its
+/// own, apart.
+fn code_of(language: Language, voice: &str) -> &'static str {
+    match language {
+        Language::Chinese if voice != ZH_NEURAL_VOICE => "zh_espeak",
+        _ => language.code(),
+    }
+}
+
 #[test]
 fn whisper_base_on_the_speech_corpus() -> Result<()> {
     let asr = base();
@@ -125,34 +165,66 @@ fn whisper_base_on_the_speech_corpus() -> Result<()> {
     let mut by_condition: BTreeMap<(&str, String), Score> = BTreeMap::new();
     let mut by_voice: BTreeMap<(&str, String), Score> = BTreeMap::new();
     let mut failures = Vec::new();
+    // Noisy clips, and those whose final repeats a span; clips whose greedy decode was suspect,
+    // fallback decodes run and their time.
+    let (mut noisy, mut looped) = (0usize, 0usize);
+    let (mut suspect, mut fallbacks, mut fallback_ms, mut decode_ms) = (0usize, 0usize, 0f64, 0f64);
     let clips = manifest()?;
     for clip in clips.iter().filter(|c| !c.text.is_empty()) {
         let language = clip.lang.context("a speech clip needs its language")?;
-        let t = asr.transcribe(&audio(clip)?, &options(language))?;
-        let (rate, units) = match language {
+        let (t, stats) = asr.transcribe_with_stats(&audio(clip)?, &options(language))?;
+        let (rate, units, repeats) = match language {
             Language::English => (
                 word_error_rate(&clip.text, &t.text),
                 normalized_words(&clip.text).len(),
+                repeated_spans(
+                    &normalized_words(&clip.text),
+                    &normalized_words(&t.text),
+                    REPEAT_SPAN,
+                )
+                .into_iter()
+                .map(|s| s.join(" "))
+                .collect::<Vec<_>>(),
             ),
             Language::Chinese => (
                 char_error_rate(&clip.text, &t.text),
                 normalized_chars(&clip.text).len(),
+                repeated_spans(
+                    &normalized_chars(&clip.text),
+                    &normalized_chars(&t.text),
+                    REPEAT_SPAN,
+                )
+                .into_iter()
+                .map(String::from_iter)
+                .collect(),
             ),
         };
+        let is_noisy = clip.condition != "clean" && clip.condition != "phone";
+        noisy += usize::from(is_noisy);
+        suspect += stats.suspect.min(1);
+        fallbacks += stats.fallbacks;
+        fallback_ms += stats.fallback_ms;
+        decode_ms += stats.mel_ms + stats.encoder_ms + stats.decoder_ms;
+        if !repeats.is_empty() {
+            looped += usize::from(is_noisy);
+        }
+        if !repeats.is_empty() && code_of(language, &clip.voice) != "zh_espeak" {
+            failures.push(format!(
+                "{}: the final repeats {repeats:?}: {:?} vs {:?}",
+                clip.file, t.text, clip.text
+            ));
+        }
         eprintln!(
-            "{:44} {} {rate:5.2} (no_speech {:.2} avg_logprob {:.2})  {:?}  ref {:?}",
+            "{:44} {} {rate:5.2} (no_speech {:.2} avg_logprob {:.2} fallbacks {})  {:?}  ref {:?}",
             clip.file,
             language.code(),
             t.no_speech_prob,
             t.avg_logprob,
+            stats.fallbacks,
             t.text,
             clip.text
         );
-        // Mandarin figures are the neural voice's; espeak-ng's cmn gets its own, apart.
-        let code = match language {
-            Language::Chinese if clip.voice != ZH_NEURAL_VOICE => "zh_espeak",
-            _ => language.code(),
-        };
+        let code = code_of(language, &clip.voice);
         by_condition
             .entry((code, clip.condition.clone()))
             .or_default()
@@ -161,7 +233,10 @@ fn whisper_base_on_the_speech_corpus() -> Result<()> {
             .entry((code, clip.voice.clone()))
             .or_default()
             .add(rate, units);
-        if clip.voice.starts_with("piper") && rate > MAX_CLIP_WER_PIPER {
+        if clip.voice.starts_with("piper")
+            && CLIP_BOUND_CONDITIONS.contains(&clip.condition.as_str())
+            && rate > MAX_CLIP_WER_PIPER
+        {
             failures.push(format!(
                 "{}: WER {rate:.2} > {MAX_CLIP_WER_PIPER}: {:?} vs {:?}",
                 clip.file, t.text, clip.text
@@ -185,6 +260,14 @@ fn whisper_base_on_the_speech_corpus() -> Result<()> {
             score.units
         );
     }
+    eprintln!(
+        "figure asr.repeat_loops_per_100_noisy {:.1} ({looped} of {noisy} noisy clips repeat a span of {REPEAT_SPAN}, espeak-ng Mandarin included)",
+        100.0 * looped as f64 / noisy.max(1) as f64
+    );
+    eprintln!(
+        "figure asr.compression_ratio_fallbacks {suspect} clips of {} suspect, {fallbacks} fallback decodes, {fallback_ms:.0} ms of {decode_ms:.0} ms decoding",
+        clips.iter().filter(|c| !c.text.is_empty()).count()
+    );
     for (condition, max) in MAX_WER_EN {
         let score = by_condition
             .get(&("en", condition.to_string()))

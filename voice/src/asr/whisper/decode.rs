@@ -1,6 +1,8 @@
-//! Greedy decoding for one audio window: the forced start sequence, token suppression, a loop
-//! guard against repeated n-grams, average log-probability and the no-speech probability, and
-//! drafts (the previous hypothesis) verified in one pass.
+//! Decoding for one audio window: the forced start sequence, token suppression, a loop guard
+//! against repeated n-grams of any length, average log-probability and the no-speech
+//! probability, drafts (the previous hypothesis) verified in one pass, and sampling at a
+//! temperature for the fallback (Whisper's reference decoding: a suspect greedy result, by
+//! [`compression_ratio`], log-probability or the loop guard, is decoded again hotter).
 
 use super::decoder::{NextTokenScores, TextDecoder, RESCORED_CANDIDATES};
 use super::tokens::SpecialTokens;
@@ -38,8 +40,8 @@ impl Decoded {
     }
 }
 
-/// Inputs of one greedy pass that do not depend on the audio.
-#[derive(Debug)]
+/// Inputs of one pass that do not depend on the audio.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct DecodeRequest<'a> {
     /// `<|startofprev|>` + prompt tokens (may be empty), then the start-of-transcript sequence.
     pub prefix: &'a [u32],
@@ -52,6 +54,79 @@ pub(crate) struct DecodeRequest<'a> {
     pub suppress_begin: &'a [u32],
     /// Most text tokens to produce.
     pub max_tokens: usize,
+    /// 0 for greedy decoding; above 0, tokens are sampled from the softmax of the logits
+    /// divided by it (the temperature fallback), with a generator seeded by `seed`.
+    pub temperature: f32,
+    pub seed: u64,
+}
+
+/// Whisper's reference thresholds: a decode whose text compresses better than this (zlib) is
+/// repetitive and is decoded again at a higher temperature…
+pub(crate) const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
+/// …and so is one whose average log-probability is below this (unless it is silence).
+pub(crate) const FALLBACK_LOGPROB_THRESHOLD: f32 = -1.0;
+
+/// Whisper's `compression_ratio`: UTF-8 length of `text` over its zlib-compressed length
+/// (default level). Normal speech is below 2; a sentence said three times is near 3.
+pub(crate) fn compression_ratio(text: &str) -> f32 {
+    use std::io::Write;
+    if text.is_empty() {
+        return 0.0;
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let compressed = z.write_all(text.as_bytes()).and_then(|()| z.finish());
+    compressed.map_or(0.0, |c| text.len() as f32 / c.len().max(1) as f32)
+}
+
+/// Sampling at a temperature, with a seeded generator (splitmix64), so a fallback decode of
+/// the same audio gives the same text every time.
+struct Sampler {
+    temperature: f32,
+    state: u64,
+}
+
+impl Sampler {
+    fn for_request(req: &DecodeRequest<'_>) -> Option<Self> {
+        (req.temperature > 0.0).then_some(Self {
+            temperature: req.temperature,
+            state: req.seed,
+        })
+    }
+
+    /// Uniform in [0, 1).
+    fn next_unit(&mut self) -> f64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A token drawn from `softmax(logprobs / temperature)`.
+    fn draw(&mut self, logprobs: &[f32]) -> Option<u32> {
+        let max = logprobs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if !max.is_finite() {
+            return None;
+        }
+        let t = f64::from(self.temperature);
+        let weight = |lp: f32| (f64::from(lp - max) / t).exp();
+        let total: f64 = logprobs.iter().map(|&lp| weight(lp)).sum();
+        let mut u = self.next_unit() * total;
+        let mut last = None;
+        for (id, &lp) in logprobs.iter().enumerate() {
+            let w = weight(lp);
+            if w > 0.0 {
+                last = Some(id as u32);
+                if u < w {
+                    return last;
+                }
+                u -= w;
+            }
+        }
+        last
+    }
 }
 
 /// Runs the decoder greedily over `audio_features` (the encoder output), with fresh caches.
@@ -72,6 +147,9 @@ pub(crate) fn greedy(
     let mut state = decoder.start(audio_features)?;
     let mut tokens: Vec<u32> = req.prefix.to_vec();
     let sample_begin = tokens.len();
+    let mut sampler = Sampler::for_request(req);
+    // A sampled decode goes its own way: the greedy hypothesis is no use as its draft.
+    let draft = if sampler.is_some() { &[] } else { draft };
     let draft = &draft[..draft.len().min(req.max_tokens)];
     let mut first = tokens.clone();
     first.extend_from_slice(draft);
@@ -100,7 +178,13 @@ pub(crate) fn greedy(
     let mut sum_logprob = 0f32;
     let mut looped = false;
     for step in 0..req.max_tokens {
-        let (next, lp) = choose(&scores, (step as isize - base) as usize, req, step)?;
+        let (next, lp) = choose(
+            &scores,
+            (step as isize - base) as usize,
+            req,
+            step,
+            sampler.as_mut(),
+        )?;
         sum_logprob += lp;
         if next == req.special.eot {
             break;
@@ -128,6 +212,7 @@ pub(crate) fn greedy(
         passes += 1;
         base = step as isize + 1;
     }
+    looped |= cut_trailing_repeat(&mut tokens, sample_begin);
     Ok(Decoded {
         tokens: tokens.split_off(sample_begin),
         sum_logprob,
@@ -144,12 +229,14 @@ fn choose(
     i: usize,
     req: &DecodeRequest<'_>,
     step: usize,
+    sampler: Option<&mut Sampler>,
 ) -> Result<(u32, f32), VoiceError> {
     let logits = scores.row(i)?;
     if scores.is_exact() {
-        pick(logits, req, step, None)
+        pick(logits, req, step, None, sampler)
     } else {
-        pick(logits, req, step, Some(&|ids: &[u32]| scores.exact(i, ids)))
+        let rescore = |ids: &[u32]| scores.exact(i, ids);
+        pick(logits, req, step, Some(&rescore), sampler)
     }
 }
 
@@ -159,12 +246,15 @@ type Rescore<'a> = &'a dyn Fn(&[u32]) -> Result<Vec<f32>, VoiceError>;
 /// The greedy choice at `step`: suppressed tokens masked out, then the most likely token and
 /// its log-probability. With `rescore` (the logits are 8-bit products), the best
 /// [`RESCORED_CANDIDATES`] are scored again in f32 and the choice is the best of those (the
-/// normaliser of the log-probability keeps the 8-bit scores of the rest).
+/// normaliser of the log-probability keeps the 8-bit scores of the rest). With `sampler`, the
+/// token is drawn at its temperature instead (from every token); the log-probability returned
+/// is always the untempered one, as Whisper's reference sums it.
 fn pick(
     mut logits: Vec<f32>,
     req: &DecodeRequest<'_>,
     step: usize,
     rescore: Option<Rescore<'_>>,
+    sampler: Option<&mut Sampler>,
 ) -> Result<(u32, f32), VoiceError> {
     let begin: &[u32] = if step == 0 { req.suppress_begin } else { &[] };
     for &id in req.suppress.iter().chain(begin) {
@@ -183,7 +273,9 @@ fn pick(
         }
     };
     let logprobs = log_softmax(&logits);
-    let best = if candidates.is_empty() {
+    let best = if let Some(sampler) = sampler {
+        sampler.draw(&logprobs)
+    } else if candidates.is_empty() {
         logprobs
             .iter()
             .enumerate()
@@ -230,6 +322,20 @@ fn stop_on_loop(tokens: &mut Vec<u32>, sample_begin: usize) -> bool {
     true
 }
 
+/// The end-of-decode half of the loop guard: cuts a repeat the text ended in ([`trailing_repeat`]).
+fn cut_trailing_repeat(tokens: &mut Vec<u32>, sample_begin: usize) -> bool {
+    let Some(keep) = trailing_repeat(&tokens[sample_begin..]) else {
+        return false;
+    };
+    tracing::debug!(
+        tokens = tokens.len() - sample_begin,
+        keep,
+        "whisper loop guard: the text ends by saying itself again, cut"
+    );
+    tokens.truncate(sample_begin + keep);
+    true
+}
+
 /// candle-transformers' own decoder, as decoding was before the caches: every step re-runs all
 /// tokens. The reference [`greedy`] is checked against, and the baseline of `asr_bench`.
 pub(crate) fn greedy_reference(
@@ -245,6 +351,7 @@ pub(crate) fn greedy_reference(
     let mut no_speech_prob = 0f32;
     let mut looped = false;
     let mut passes = 0;
+    let mut sampler = Sampler::for_request(req);
     for step in 0..req.max_tokens {
         passes += 1;
         let input = Tensor::new(tokens.as_slice(), &device)?.unsqueeze(0)?;
@@ -264,7 +371,8 @@ pub(crate) fn greedy_reference(
         let logits = model
             .decoder
             .final_linear(&hidden.i((.., last..last + 1))?)?;
-        let (next, lp) = pick(logits.flatten_all()?.to_vec1()?, req, step, None)?;
+        let logits = logits.flatten_all()?.to_vec1()?;
+        let (next, lp) = pick(logits, req, step, None, sampler.as_mut())?;
         sum_logprob += lp;
         if next == req.special.eot {
             break;
@@ -275,6 +383,7 @@ pub(crate) fn greedy_reference(
             break;
         }
     }
+    looped |= cut_trailing_repeat(&mut tokens, sample_begin);
     Ok(Decoded {
         tokens: tokens.split_off(sample_begin),
         sum_logprob,
@@ -292,10 +401,12 @@ fn log_softmax(logits: &[f32]) -> Vec<f32> {
     logits.iter().map(|&l| l - log_sum).collect()
 }
 
-/// If `tokens` ends with the same n-gram repeated too often (Whisper's "6-6-6-6…" loops), returns
-/// how many tokens to keep: everything before the repetition plus one copy of the n-gram.
+/// If `tokens` ends with the same n-gram repeated too often (Whisper's "6-6-6-6…" loops, or a
+/// whole sentence said again), returns how many tokens to keep: everything before the
+/// repetition plus one copy of the n-gram. n-grams of every length are checked: a limit of 16
+/// tokens let a 13-word sentence through four times on noisy phone audio (issue 22).
 pub(crate) fn repeated_tail(tokens: &[u32]) -> Option<usize> {
-    for n in 1..=16 {
+    for n in 1..=tokens.len() / 2 {
         // Longer n-grams need fewer repeats to be a loop rather than speech ("no, no, no"). A
         // phrase of six tokens or more said twice in a row is taken as a loop: base repeated all
         // of asr_en_05 ("Please remove my number from your list.", 8 tokens) three times instead
@@ -316,6 +427,39 @@ pub(crate) fn repeated_tail(tokens: &[u32]) -> Option<usize> {
         });
         if all_same {
             return Some(tokens.len() - (repeats - 1) * n);
+        }
+    }
+    None
+}
+
+/// Shortest repeat [`trailing_repeat`] cuts, in tokens.
+const MIN_TRAILING_REPEAT: usize = 4;
+
+/// Whether a finished decode ends by saying again what it has just said, from its start: a
+/// stretch `X Y` followed by `X` again (a whole second copy, or the model ending part-way
+/// through one: "Yes, I found the Lord God, go ahead. Yes, I found the Lord"). Whisper stops
+/// by itself after such a repeat too often for [`repeated_tail`] to catch it while decoding
+/// (a five-token phrase needs three copies there). The repeat must be at least
+/// [`MIN_TRAILING_REPEAT`] tokens, half of its period, and hold three different tokens ("no,
+/// no, no, no" stays). Returns how many tokens to keep: up to where the repeat starts.
+pub(crate) fn trailing_repeat(tokens: &[u32]) -> Option<usize> {
+    let len = tokens.len();
+    for period in MIN_TRAILING_REPEAT..=len.saturating_sub(MIN_TRAILING_REPEAT) {
+        // How many of the last tokens equal the token `period` before them.
+        let run = (0..len - period)
+            .take_while(|&i| tokens[len - 1 - i] == tokens[len - 1 - i - period])
+            .count();
+        if run < MIN_TRAILING_REPEAT.max(period.div_ceil(2)) {
+            continue;
+        }
+        let repeat = &tokens[len - run..];
+        let distinct = repeat
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| !repeat[..*i].contains(t))
+            .count();
+        if distinct >= 3 {
+            return Some(len - run);
         }
     }
     None
@@ -381,6 +525,8 @@ mod tests {
             suppress: &[7],
             suppress_begin: &[],
             max_tokens: 4,
+            temperature: 0.0,
+            seed: 0,
         };
         // 8-bit scores: 7 (suppressed) > 10 > 11 > the rest; exactly, 11 beats 10.
         let mut logits = vec![0.0f32; 20];
@@ -394,11 +540,91 @@ mod tests {
                 .map(|&id| if id == 11 { 5.2 } else { 4.0 })
                 .collect())
         };
-        let (id, lp) = pick(logits.clone(), &req, 1, Some(&exact)).expect("pick");
+        let (id, lp) = pick(logits.clone(), &req, 1, Some(&exact), None).expect("pick");
         assert_eq!(id, 11);
         assert!(lp < 0.0 && lp.is_finite());
         // Without rescoring the 8-bit best (not suppressed) wins.
-        assert_eq!(pick(logits, &req, 1, None).expect("pick").0, 10);
+        assert_eq!(
+            pick(logits.clone(), &req, 1, None, None).expect("pick").0,
+            10
+        );
+        // Sampling never draws a suppressed token, and the same seed draws the same tokens.
+        let draws = |seed: u64| -> Vec<u32> {
+            let hot = DecodeRequest {
+                temperature: 1.0,
+                seed,
+                ..req
+            };
+            let mut sampler = Sampler::for_request(&hot).expect("a sampler above 0");
+            (0..200)
+                .map(|_| {
+                    pick(logits.clone(), &hot, 1, None, Some(&mut sampler))
+                        .expect("pick")
+                        .0
+                })
+                .collect()
+        };
+        let a = draws(42);
+        assert!(!a.contains(&7), "sampled a suppressed token");
+        assert_eq!(a, draws(42));
+        assert_ne!(a, draws(43));
+        // At temperature 1 the likeliest token (10, then 11) is drawn most, but not only.
+        let tens = a.iter().filter(|&&t| t == 10).count();
+        assert!(
+            tens > 60 && tens < 200,
+            "token 10 drawn {tens} times of 200"
+        );
+    }
+
+    #[test]
+    fn loop_guard_catches_a_whole_sentence_said_again() {
+        // A 20-token sentence (longer than the old 16-token limit) said twice after speech.
+        let sentence: Vec<u32> = (100..120).collect();
+        let t: Vec<u32> = [1, 2, 3]
+            .iter()
+            .chain(sentence.iter())
+            .chain(sentence.iter())
+            .copied()
+            .collect();
+        let stop = (1..=t.len()).find_map(|len| repeated_tail(&t[..len]).map(|keep| (len, keep)));
+        assert_eq!(
+            stop,
+            Some((43, 23)),
+            "cut to one copy at the end of the second"
+        );
+    }
+
+    #[test]
+    fn a_repeat_the_decode_ended_in_is_cut_where_it_starts() {
+        // X Y X: the model stopped part-way through a second copy.
+        let t = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 4, 5, 6, 7, 8];
+        assert_eq!(trailing_repeat(&t), Some(10));
+        // A whole second copy of a five-token phrase (the in-loop guard wants three).
+        let t = [9, 1, 2, 3, 4, 5, 1, 2, 3, 4, 5];
+        assert_eq!(trailing_repeat(&t), Some(6));
+        // Speech: no repeat, a short one, or one word said over and over.
+        assert_eq!(trailing_repeat(&[1, 2, 3, 4, 5, 6, 7, 8]), None);
+        assert_eq!(trailing_repeat(&[1, 2, 3, 4, 5, 6, 7, 8, 7, 8]), None);
+        assert_eq!(trailing_repeat(&[5, 3, 5, 3, 5, 3, 5, 3, 5, 3]), None);
+        assert_eq!(trailing_repeat(&[7; 12]), None);
+        assert_eq!(trailing_repeat(&[]), None);
+    }
+
+    #[test]
+    fn compression_ratio_flags_repeated_text() {
+        let once = "It lives with the critical illness cover for the whole family.";
+        let four = [once; 4].join(" ");
+        assert!(
+            compression_ratio(once) < COMPRESSION_RATIO_THRESHOLD,
+            "{}",
+            compression_ratio(once)
+        );
+        assert!(
+            compression_ratio(&four) > COMPRESSION_RATIO_THRESHOLD,
+            "{}",
+            compression_ratio(&four)
+        );
+        assert_eq!(compression_ratio(""), 0.0);
     }
 
     #[test]

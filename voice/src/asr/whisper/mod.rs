@@ -22,7 +22,7 @@ use crate::{Language, VoiceError};
 use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::whisper::{model::Whisper, Config};
-use decode::{DecodeRequest, Decoded};
+use decode::{DecodeRequest, Decoded, COMPRESSION_RATIO_THRESHOLD, FALLBACK_LOGPROB_THRESHOLD};
 pub use decoder::DecoderWeights;
 use decoder::TextDecoder;
 use mel::{LogMel, HOP_LENGTH, SAMPLE_RATE};
@@ -49,6 +49,9 @@ const NO_SPEECH_ALONE_THRESHOLD: f32 = 0.8;
 /// would drop was already wrong (espeak-ng voices in noise).
 const NO_SPEECH_WEAK_THRESHOLD: f32 = 0.5;
 const VERY_LOW_LOGPROB: f32 = -2.0;
+/// Whisper's reference temperatures for decoding a suspect window again (see
+/// [`Common::decode_window`]); `asr_fallback_temperatures` in the config.
+pub const DEFAULT_FALLBACK_TEMPERATURES: [f32; 5] = [0.2, 0.4, 0.6, 0.8, 1.0];
 /// Default spacing of partial results during `push`.
 pub(crate) const DEFAULT_PARTIAL_INTERVAL_MS: u32 = 500;
 /// Mel frames (10 ms each) of Whisper's zero padding appended after the audio before the
@@ -65,6 +68,8 @@ const FINAL_TAIL_SAMPLES: usize = SAMPLE_RATE / 5;
 pub struct WhisperAsr {
     shared: Arc<Shared>,
     partial_interval_samples: usize,
+    /// Temperatures a suspect final is decoded at again, in order (empty: never).
+    fallback: Arc<[f32]>,
 }
 
 impl std::fmt::Debug for WhisperAsr {
@@ -73,6 +78,7 @@ impl std::fmt::Debug for WhisperAsr {
             .field("dims", &self.shared.common.dims)
             .field("workers", &self.shared.workers)
             .field("partial_interval_samples", &self.partial_interval_samples)
+            .field("fallback", &self.fallback)
             .finish_non_exhaustive()
     }
 }
@@ -108,6 +114,9 @@ struct DecodeJob {
     pcm: Vec<i16>,
     options: AsrOptions,
     decoding: Decoding,
+    /// Temperatures to decode again at when the greedy result is suspect; empty for partials
+    /// (their result is only marked suspect, and a final does not reuse it).
+    fallback: Arc<[f32]>,
     queued_at: std::time::Instant,
 }
 
@@ -132,6 +141,11 @@ pub struct DecodeStats {
     pub frames: usize,
     /// Time the job waited in the queue for a worker.
     pub queued_ms: f64,
+    /// Greedy results found suspect (loop guard, compression ratio, low log-probability).
+    pub suspect: usize,
+    /// Decodes at a fallback temperature run, and the decoder time they took.
+    pub fallbacks: usize,
+    pub fallback_ms: f64,
 }
 
 impl DecodeStats {
@@ -144,6 +158,9 @@ impl DecodeStats {
         self.draft_accepted += o.draft_accepted;
         self.frames += o.frames;
         self.queued_ms += o.queued_ms;
+        self.suspect += o.suspect;
+        self.fallbacks += o.fallbacks;
+        self.fallback_ms += o.fallback_ms;
     }
 }
 
@@ -229,6 +246,7 @@ impl WhisperAsr {
                     &job.pcm,
                     &job.options,
                     &job.decoding,
+                    &job.fallback,
                     stop,
                 )?;
                 stats.queued_ms = queued_ms;
@@ -238,11 +256,13 @@ impl WhisperAsr {
         Ok(Self {
             shared: Arc::new(Shared { common, workers }),
             partial_interval_samples: DEFAULT_PARTIAL_INTERVAL_MS as usize * SAMPLE_RATE / 1000,
+            fallback: Arc::from(DEFAULT_FALLBACK_TEMPERATURES.as_slice()),
         })
     }
 
     /// Loads the checkpoint `size` from the configured models folder with `asr_threads`,
-    /// `asr_workers`, `asr_decoder_weights` and `asr_partial_interval_ms`.
+    /// `asr_workers`, `asr_decoder_weights`, `asr_partial_interval_ms` and
+    /// `asr_fallback_temperatures`.
     pub fn from_config(config: &VoiceConfig, size: WhisperSize) -> Result<Self, VoiceError> {
         Ok(Self::load_with(
             &config.whisper_dir(size),
@@ -250,7 +270,19 @@ impl WhisperAsr {
             config.asr_workers,
             config.asr_decoder_weights,
         )?
-        .with_partial_interval_ms(config.asr_partial_interval_ms))
+        .with_partial_interval_ms(config.asr_partial_interval_ms)
+        .with_fallback_temperatures(&config.asr_fallback_temperatures))
+    }
+
+    /// The temperatures a suspect final is decoded at again, in order; empty turns the
+    /// fallback off (the loop guard still cuts a repeat).
+    pub fn with_fallback_temperatures(mut self, temperatures: &[f32]) -> Self {
+        self.fallback = temperatures
+            .iter()
+            .copied()
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .collect();
+        self
     }
 
     /// How much new audio a stream waits for before it re-decodes and reports a partial.
@@ -301,7 +333,11 @@ impl WhisperAsr {
         // side by side.
         let tickets = pcm
             .chunks(WINDOW_SAMPLES)
-            .map(|w| self.shared.submit(w, options, decoding(), Priority::Final))
+            .map(|w| {
+                let fallback = Arc::clone(&self.fallback);
+                self.shared
+                    .submit(w, options, decoding(), fallback, Priority::Final)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let mut windows = Vec::with_capacity(tickets.len());
         for ticket in tickets {
@@ -323,6 +359,7 @@ impl WhisperAsr {
             shared: Arc::clone(&self.shared),
             options: options.clone(),
             partial_interval_samples: self.partial_interval_samples,
+            fallback: Arc::clone(&self.fallback),
             buffer: Vec::new(),
             decoded_len: 0,
             done_windows: Vec::new(),
@@ -380,6 +417,9 @@ struct InFlight {
 struct WindowResult {
     text: String,
     decoded: Decoded,
+    /// The greedy result needed a fallback that this decode did not run (a partial's): a
+    /// final decodes the audio again rather than reuse it.
+    suspect: bool,
 }
 
 impl Shared {
@@ -390,6 +430,7 @@ impl Shared {
         pcm: &[i16],
         options: &AsrOptions,
         decoding: Decoding,
+        fallback: Arc<[f32]>,
         priority: Priority,
     ) -> Result<Option<Pending>, VoiceError> {
         self.common.tokenizer.sot_sequence(options.language)?;
@@ -405,6 +446,7 @@ impl Shared {
             let window = WindowResult {
                 text: String::new(),
                 decoded,
+                suspect: false,
             };
             return Ok(Some(Pending::Ready((window, DecodeStats::default()))));
         }
@@ -412,6 +454,7 @@ impl Shared {
             pcm: pcm.to_vec(),
             options: options.clone(),
             decoding,
+            fallback,
             queued_at: std::time::Instant::now(),
         };
         Ok(self.workers.submit(job, priority).map(Pending::Queued))
@@ -423,9 +466,10 @@ impl Shared {
         pcm: &[i16],
         options: &AsrOptions,
         decoding: Decoding,
+        fallback: Arc<[f32]>,
         priority: Priority,
     ) -> Result<Pending, VoiceError> {
-        self.try_submit(pcm, options, decoding, priority)?
+        self.try_submit(pcm, options, decoding, fallback, priority)?
             .ok_or_else(|| VoiceError::engine("whisper", "a decode that waits was dropped"))
     }
 }
@@ -433,12 +477,20 @@ impl Shared {
 impl Common {
     /// Decodes one window of at most 30 s (at least [`MIN_SAMPLES`]) on `engine`.
     /// `stop` is checked between the stages and before every decoder pass.
+    ///
+    /// The temperature fallback of Whisper's reference decoding: a greedy result whose text
+    /// compresses better than [`COMPRESSION_RATIO_THRESHOLD`] or whose average log-probability
+    /// is below [`FALLBACK_LOGPROB_THRESHOLD`] (and that is not silence) is decoded again at
+    /// each of `fallback`'s temperatures in turn, on the same encoder output, until one passes.
+    /// If none does, the best is kept as faster-whisper chooses ([`best_of`]). Every decode's
+    /// exact repeats were already cut by the loop guard.
     fn decode_window(
         &self,
         engine: &mut Engine,
         pcm: &[i16],
         options: &AsrOptions,
         decoding: &Decoding,
+        fallback: &[f32],
         stop: &AtomicBool,
     ) -> Result<DecodedWindow, VoiceError> {
         let sot_sequence = self.tokenizer.sot_sequence(options.language)?;
@@ -463,7 +515,8 @@ impl Common {
             ..DecodeStats::default()
         };
         let started = std::time::Instant::now();
-        let decoded = self.pool.install(|| -> Result<Decoded, VoiceError> {
+        let tokenizer = &self.tokenizer;
+        let result = self.pool.install(|| -> Result<WindowResult, VoiceError> {
             let t0 = std::time::Instant::now();
             let mel: Tensor = engine.mel.compute(&samples, frames)?;
             let t1 = std::time::Instant::now();
@@ -472,36 +525,82 @@ impl Common {
             }
             let features = engine.model.encoder.forward(&mel, true)?;
             let t2 = std::time::Instant::now();
-            if stop.load(Ordering::Relaxed) {
-                return Err(decode::cancelled());
-            }
-            let req = DecodeRequest {
+            let greedy = DecodeRequest {
                 prefix: &prefix,
                 sot_index,
-                special: &self.tokenizer.special,
-                suppress: &self.tokenizer.suppress,
-                suppress_begin: &self.tokenizer.suppress_begin,
+                special: &tokenizer.special,
+                suppress: &tokenizer.suppress,
+                suppress_begin: &tokenizer.suppress_begin,
                 max_tokens,
+                temperature: 0.0,
+                seed: 0,
             };
-            let decoded = match decoding {
-                Decoding::Cached { draft } => {
-                    decode::greedy(&engine.decoder, &features, &req, draft, stop)?
+            let mut run = |req: &DecodeRequest<'_>| -> Result<WindowResult, VoiceError> {
+                if stop.load(Ordering::Relaxed) {
+                    return Err(decode::cancelled());
                 }
-                Decoding::Reference => {
-                    decode::greedy_reference(&mut engine.model, &features, &req)?
-                }
+                let decoded = match decoding {
+                    Decoding::Cached { draft } => {
+                        decode::greedy(&engine.decoder, &features, req, draft, stop)?
+                    }
+                    Decoding::Reference => {
+                        decode::greedy_reference(&mut engine.model, &features, req)?
+                    }
+                };
+                let text = tokenizer.decode(&decoded.tokens)?;
+                let suspect = needs_fallback(&decoded, &text);
+                Ok(WindowResult {
+                    text,
+                    decoded,
+                    suspect,
+                })
             };
+            let first = run(&greedy)?;
+            let t3 = std::time::Instant::now();
             stats.mel_ms = ms(t1 - t0);
             stats.encoder_ms = ms(t2 - t1);
+            if !first.suspect {
+                stats.decoder_ms = ms(t3 - t2);
+                return Ok(first);
+            }
+            stats.suspect = 1;
+            let mut tried = vec![first];
+            for (i, &temperature) in fallback.iter().enumerate() {
+                let hot = DecodeRequest {
+                    temperature,
+                    // The same audio gets the same draws: a rerun gives the same text.
+                    seed: (pcm.len() as u64) << 8 | i as u64,
+                    ..greedy
+                };
+                let w = run(&hot)?;
+                stats.fallbacks += 1;
+                tracing::debug!(
+                    temperature,
+                    tokens = w.decoded.tokens.len(),
+                    avg_logprob = w.decoded.avg_logprob(),
+                    compression_ratio = decode::compression_ratio(&w.text),
+                    looped = w.decoded.looped,
+                    "whisper temperature fallback"
+                );
+                let passed = !w.suspect;
+                tried.push(w);
+                if passed {
+                    break;
+                }
+            }
             stats.decoder_ms = ms(t2.elapsed());
-            Ok(decoded)
+            stats.fallback_ms = ms(t3.elapsed());
+            let mut chosen = best_of(tried);
+            // Partials (no fallback list) stay marked, so that a final decodes them again.
+            chosen.suspect &= fallback.is_empty();
+            Ok(chosen)
         });
         engine.samples = samples;
-        let decoded = decoded?;
+        let window = result?;
+        let decoded = &window.decoded;
         stats.tokens = decoded.tokens.len();
         stats.decoder_passes = decoded.passes;
         stats.draft_accepted = decoded.draft_accepted;
-        let text = self.tokenizer.decode(&decoded.tokens)?;
         tracing::debug!(
             audio_ms = pcm.len() * 1000 / SAMPLE_RATE,
             frames,
@@ -511,14 +610,61 @@ impl Common {
             mel_ms = stats.mel_ms,
             encoder_ms = stats.encoder_ms,
             decoder_ms = stats.decoder_ms,
+            fallbacks = stats.fallbacks,
+            fallback_ms = stats.fallback_ms,
             elapsed_ms = started.elapsed().as_millis() as u64,
             no_speech_prob = decoded.no_speech_prob,
             avg_logprob = decoded.avg_logprob(),
             looped = decoded.looped,
             "whisper window decoded"
         );
-        Ok((WindowResult { text, decoded }, stats))
+        Ok((window, stats))
     }
+}
+
+/// Whether Whisper would call this window silence: then its text is dropped, and a low
+/// log-probability is no reason to decode it again.
+fn is_silent(d: &Decoded) -> bool {
+    d.no_speech_prob > NO_SPEECH_ALONE_THRESHOLD
+        || (d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob() < LOGPROB_THRESHOLD)
+        || (d.no_speech_prob > NO_SPEECH_WEAK_THRESHOLD && d.avg_logprob() < VERY_LOW_LOGPROB)
+}
+
+/// Whether a decode is suspect enough to be decoded again at a higher temperature: its text
+/// compresses too well (a loop the exact guard missed: the copies differ a little) or its
+/// confidence is low, and it is not silence. A repeat the loop guard cut is not a reason by
+/// itself: on windows cut to the utterance the model often says the sentence again instead of
+/// ending (141 of 390 corpus clips), and the cut copy is the right text.
+fn needs_fallback(d: &Decoded, text: &str) -> bool {
+    if d.tokens.is_empty() || is_silent(d) {
+        return false;
+    }
+    decode::compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD
+        || d.avg_logprob() < FALLBACK_LOGPROB_THRESHOLD
+}
+
+/// The decode to keep of a greedy one and its fallbacks: the first that is not suspect, else
+/// the most confident of those that do not compress too well, else the most confident.
+fn best_of(tried: Vec<WindowResult>) -> WindowResult {
+    let repetitive =
+        |w: &WindowResult| decode::compression_ratio(&w.text) > COMPRESSION_RATIO_THRESHOLD;
+    let confidence = |w: &WindowResult| w.decoded.avg_logprob();
+    let mut tried = tried;
+    if let Some(i) = tried.iter().position(|w| !w.suspect) {
+        return tried.swap_remove(i);
+    }
+    let pool: Vec<usize> = match (0..tried.len())
+        .filter(|&i| !repetitive(&tried[i]))
+        .collect::<Vec<_>>()
+    {
+        clean if !clean.is_empty() => clean,
+        _ => (0..tried.len()).collect(),
+    };
+    let best = pool
+        .into_iter()
+        .max_by(|&a, &b| confidence(&tried[a]).total_cmp(&confidence(&tried[b])))
+        .unwrap_or(0);
+    tried.swap_remove(best)
 }
 
 /// Joins windows into one transcript. A window Whisper itself would call silent (high
@@ -535,10 +681,7 @@ fn merge(windows: &[WindowResult], language: Language, is_final: bool) -> Transc
     let mut no_speech_prob = 1f32;
     for w in windows {
         let d = &w.decoded;
-        let silent = d.no_speech_prob > NO_SPEECH_ALONE_THRESHOLD
-            || (d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob() < LOGPROB_THRESHOLD)
-            || (d.no_speech_prob > NO_SPEECH_WEAK_THRESHOLD && d.avg_logprob() < VERY_LOW_LOGPROB);
-        if !silent && !w.text.is_empty() {
+        if !is_silent(d) && !w.text.is_empty() {
             texts.push(w.text.as_str());
         }
         sum_logprob += d.sum_logprob;
@@ -589,6 +732,7 @@ pub struct WhisperStream {
     shared: Arc<Shared>,
     options: AsrOptions,
     partial_interval_samples: usize,
+    fallback: Arc<[f32]>,
     /// Audio of the current (open) window.
     buffer: Vec<i16>,
     /// `buffer.len()` at the last decode queued.
@@ -669,6 +813,7 @@ impl WhisperStream {
             &self.buffer,
             &self.options,
             self.cached(),
+            Arc::from([]),
             Priority::Partial,
         )?;
         if let Some(pending) = pending {
@@ -706,18 +851,21 @@ impl WhisperStream {
                 &self.buffer[..len],
                 &self.options,
                 self.cached(),
+                Arc::clone(&self.fallback),
                 Priority::Final,
             )?
             .wait()
     }
 
     /// The open window's final decode, given that the speech ends at sample `end` of it: a
-    /// decode that covered all of the speech if there is one, else a fresh one.
+    /// decode that covered all of the speech if there is one and it is not suspect (a partial's
+    /// decode runs no temperature fallback), else a fresh one.
     fn final_window(&mut self, end: usize) -> Result<DecodedWindow, VoiceError> {
         if let Some(InFlight { pending, covered }) = self.pending.take() {
             if covered >= end {
                 match pending.wait() {
-                    Ok(w) => return Ok(w),
+                    Ok(w) if !w.0.suspect => return Ok(w),
+                    Ok(w) => self.heard = Some((w, covered)),
                     // Decoded afresh below.
                     Err(e) => tracing::debug!(error = %e, "whisper: speculative final failed"),
                 }
@@ -729,7 +877,7 @@ impl WhisperStream {
         if self
             .heard
             .as_ref()
-            .is_some_and(|(_, covered)| *covered >= end)
+            .is_some_and(|((w, _), covered)| *covered >= end && !w.suspect)
         {
             if let Some((w, _)) = self.heard.take() {
                 return Ok(w);
