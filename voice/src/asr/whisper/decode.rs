@@ -308,29 +308,31 @@ fn top_k(values: &[f32], k: usize) -> Vec<u32> {
     best.into_iter().map(|(id, _)| id).collect()
 }
 
-/// The loop guard: when the text now ends in a repeated n-gram, cuts the repeat off and says so.
+/// The loop guard while decoding: when the text now ends in a repeated n-gram
+/// ([`repeated_tail`]), cuts the repeat off and says so.
 fn stop_on_loop(tokens: &mut Vec<u32>, sample_begin: usize) -> bool {
-    let Some(keep) = repeated_tail(&tokens[sample_begin..]) else {
-        return false;
-    };
-    tracing::debug!(
-        tokens = tokens.len() - sample_begin,
-        keep,
-        "whisper loop guard: repeated n-gram, stopping"
-    );
-    tokens.truncate(sample_begin + keep);
-    true
+    cut_repeat(tokens, sample_begin, repeated_tail)
 }
 
 /// The end-of-decode half of the loop guard: cuts a repeat the text ended in ([`trailing_repeat`]).
 fn cut_trailing_repeat(tokens: &mut Vec<u32>, sample_begin: usize) -> bool {
-    let Some(keep) = trailing_repeat(&tokens[sample_begin..]) else {
+    cut_repeat(tokens, sample_begin, trailing_repeat)
+}
+
+/// Truncates the text tokens after `sample_begin` to the length `find` says to keep, if it
+/// finds a repeat.
+fn cut_repeat(
+    tokens: &mut Vec<u32>,
+    sample_begin: usize,
+    find: fn(&[u32]) -> Option<usize>,
+) -> bool {
+    let Some(keep) = find(&tokens[sample_begin..]) else {
         return false;
     };
     tracing::debug!(
         tokens = tokens.len() - sample_begin,
         keep,
-        "whisper loop guard: the text ends by saying itself again, cut"
+        "whisper loop guard: repeated text cut"
     );
     tokens.truncate(sample_begin + keep);
     true
