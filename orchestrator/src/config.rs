@@ -20,6 +20,8 @@ pub struct Config {
     pub retrieval: RetrievalConfig,
     pub dialog: DialogSection,
     pub server: ServerConfig,
+    /// Call sessions: timeouts, barge-in, look-ahead, re-prompt and goodbye lines.
+    pub session: crate::session::SessionConfig,
 }
 
 /// Which campaign script and NLU model the dialogue manager uses, and its settings.
@@ -59,18 +61,24 @@ impl Default for DialogSection {
 pub struct ServerConfig {
     /// Address the gRPC server listens on.
     pub listen: String,
-    /// Concurrent gRPC requests (streams) served; more wait.
-    pub max_concurrent_requests: usize,
-    /// Unary request timeout in seconds.
-    pub request_timeout_s: u64,
+    /// Bearer tokens and their roles (`[[server.auth.tokens]]`).
+    pub auth: crate::auth::AuthConfig,
+    /// Load shedding, timeouts and tracing at the edge (`[server.edge]`).
+    pub edge: crate::edge::EdgeConfig,
+    /// Live calls this process takes; one more is refused with RESOURCE_EXHAUSTED.
+    pub max_calls: usize,
+    /// Address of the Prometheus `/metrics` endpoint; empty turns it off.
+    pub metrics_listen: String,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:50051".into(),
-            max_concurrent_requests: 64,
-            request_timeout_s: 30,
+            auth: crate::auth::AuthConfig::default(),
+            edge: crate::edge::EdgeConfig::default(),
+            max_calls: 16,
+            metrics_listen: "127.0.0.1:9464".into(),
         }
     }
 }

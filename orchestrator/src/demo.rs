@@ -1,96 +1,87 @@
-//! The demo campaign, end to end on the real engines and embedded defaults (SQLite, the embedded
-//! vector index, BM25): a seeded synthetic CRM export is imported (phones hashed and sealed),
-//! the campaign's knowledge and the called customers are indexed, and a few outbound calls run
-//! through TTS → VAD → Whisper → NLU + policy + profile retrieval → Piper / the Mandarin voice,
-//! each recorded in stereo and stored with its turns, actions and outcome. No fake engine is on
-//! this path. Callers are simulated from `orchestrator/data/demo_callers.yaml`.
+//! The demo campaign, the product's main job end to end on the real engines and embedded
+//! defaults (SQLite, the embedded vector index, BM25): a seeded synthetic CRM export is imported
+//! (phones hashed and sealed), the campaign's knowledge and its customers are indexed, the gRPC
+//! server starts in-process, and the campaign dialer places the calls on several lines to
+//! simulated callees who connect to the server's `Call` stream as a telephony gateway would
+//! (8 kHz μ-law, bearer token). Every call runs through the production path — call session,
+//! VAD + Whisper, dialogue manager, Piper / the Mandarin voice, barge-in, hand-off desk — and is
+//! stored with its attempt in one transaction. No fake engine is on this path.
 
-use crate::call::{now_ms, run_call, CallPlan, CallReport, CallerVoices};
+use crate::app::App;
+use crate::auth::{AuthConfig, Role, SecretToken, TokenEntry};
+use crate::callee::{CalleeEngines, PersonaLines, PitchedVoice};
+use crate::campaign::{CampaignRunner, CampaignSpec, DialerHooks};
+use crate::dialer::{BaselineScorer, CampaignDialer};
+use crate::grpc::{self, OrchestratorService};
+use crate::metrics::Metrics;
+use crate::session::now_ms;
+use crate::simlines::{SimulatedCall, SimulatedLines};
 use crate::{Config, Engines};
 use anyhow::{bail, Context};
 use base64::Engine as _;
 use dialog::nlu::NluEngine;
-use dialog::policy::{
-    Campaign, DialogEvent, DialogManager, Guard, Phraser, PhrasingAuthority, QualifyReport,
-};
+use dialog::policy::{Campaign, DialogManager, Guard, Phraser, PhrasingAuthority, QualifyReport};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
 use retrieval::import::{import_customers, Format};
-use retrieval::index::embedded::EmbeddedIndex;
-use retrieval::store::{CallRecord, TurnRecord};
-use retrieval::{Language, LexicalIndex, PrivacyKeys, SqlProfileStore, SqlStore, VectorIndex};
+use retrieval::{PrivacyKeys, SqlProfileStore};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use voice::config::WhisperSize;
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
     /// Synthetic CRM size.
     pub customers: usize,
-    /// Calls placed (personas in turn, languages alternating en / zh).
+    /// Customers enqueued in the campaign (one attempt each).
     pub calls: usize,
+    /// Concurrent lines (overrides the campaign file's `max_lines`).
+    pub lines: usize,
     pub seed: u64,
-    /// The simulated callers.
+    /// The campaign file (id, name, dialer settings).
+    pub campaign: PathBuf,
+    /// The simulated callees' lines.
     pub personas: PathBuf,
-    /// Where the CRM export, call records and recordings go.
+    /// Where the CRM export goes.
     pub out_dir: PathBuf,
-    /// Callers speak at the pace of a phone line (see [`CallPlan::real_time`]).
-    pub real_time: bool,
+    /// The callees' line clock: 1.0 is a phone line in real time.
+    pub speed: f64,
+    /// Print progress to stderr.
+    pub progress: bool,
 }
 
 impl Default for DemoOptions {
     fn default() -> Self {
         Self {
             customers: 500,
-            calls: 8,
+            calls: 50,
+            lines: 4,
             seed: 7,
-            personas: PathBuf::from("orchestrator/data/demo_callers.yaml"),
+            campaign: PathBuf::from("orchestrator/data/demo_campaign.yaml"),
+            personas: PathBuf::from("orchestrator/data/personas.yaml"),
             out_dir: PathBuf::from("out"),
-            real_time: true,
+            speed: 1.0,
+            progress: true,
         }
     }
 }
 
-/// A simulated caller: what they say per language, and the outcome the policy should reach.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Persona {
-    pub name: String,
-    pub expect: String,
-    #[serde(default)]
-    pub en: Vec<String>,
-    #[serde(default)]
-    pub zh: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PersonaFile {
-    personas: Vec<Persona>,
-}
-
-/// Reads the simulated callers.
-pub fn load_personas(path: &Path) -> anyhow::Result<Vec<Persona>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the demo callers {}", path.display()))?;
-    let file: PersonaFile = serde_yaml_ng::from_str(&text)
-        .with_context(|| format!("parsing the demo callers {}", path.display()))?;
-    if file.personas.is_empty() {
-        bail!("{} lists no persona", path.display());
-    }
-    Ok(file.personas)
-}
-
-/// One placed call with the persona that played the customer.
+/// One call's figures for the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoCall {
-    pub persona: String,
-    pub expected_outcome: String,
     #[serde(flatten)]
-    pub report: CallReport,
-}
-
-impl DemoCall {
-    pub fn as_expected(&self) -> bool {
-        self.report.outcome.as_deref() == Some(self.expected_outcome.as_str())
-    }
+    pub sim: SimulatedCall,
+    /// The outcome stored for the attempt.
+    pub outcome: String,
+    pub end_reason: Option<String>,
+    pub turns: usize,
+    pub v2v_line_ms: Vec<f64>,
+    pub v2v_wall_ms: Vec<f64>,
+    pub barge_ins: usize,
 }
 
 /// What the demo did.
@@ -102,25 +93,55 @@ pub struct DemoReport {
     pub rejected: Vec<String>,
     pub knowledge_snippets: usize,
     pub llm_phrasing: String,
+    pub campaign_id: String,
+    pub lines: usize,
     pub calls: Vec<DemoCall>,
+    pub abandoned_handoff_rate: f64,
+    pub database: String,
+    pub recordings: PathBuf,
+    pub wall_s: f64,
     /// (stage, milliseconds) in order.
     pub timings: Vec<(String, f64)>,
 }
 
+/// Percentile (0..=100) of `v` (nearest rank), 0 when empty.
+pub fn percentile(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let at = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+    v[at.min(v.len() - 1)]
+}
+
 impl DemoReport {
-    /// Percentile (0..=100) of a per-turn latency over every call.
-    pub fn turn_percentile(&self, field: fn(&crate::call::TurnReport) -> f64, p: f64) -> f64 {
-        let mut v: Vec<f64> = self
-            .calls
-            .iter()
-            .flat_map(|c| c.report.turns.iter().map(field))
-            .collect();
-        if v.is_empty() {
-            return 0.0;
+    /// Outcomes by segment: segment → outcome → count.
+    pub fn outcomes_by_segment(&self) -> BTreeMap<String, BTreeMap<String, usize>> {
+        let mut m: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+        for c in &self.calls {
+            *m.entry(c.sim.segment.clone())
+                .or_default()
+                .entry(c.outcome.clone())
+                .or_default() += 1;
         }
-        v.sort_by(f64::total_cmp);
-        let at = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
-        v[at.min(v.len() - 1)]
+        m
+    }
+
+    /// Every turn's voice-to-voice latency in wall time.
+    pub fn v2v_wall(&self) -> Vec<f64> {
+        self.calls
+            .iter()
+            .flat_map(|c| c.v2v_wall_ms.clone())
+            .collect()
+    }
+
+    /// Every turn's voice-to-voice latency in line time.
+    pub fn v2v_line(&self) -> Vec<f64> {
+        self.calls
+            .iter()
+            .flat_map(|c| c.v2v_line_ms.clone())
+            .collect()
     }
 }
 
@@ -226,27 +247,90 @@ pub fn build_manager(
     Ok((manager, phrasing))
 }
 
+/// The simulated callees' engines: their own Whisper (tiny.en for English, base for Chinese;
+/// not the bot's, so their decoding never queues behind the bot's), Silero, and voices unlike
+/// the bot's (espeak-ng en-us; the Mandarin voice pitched down).
+pub fn callee_engines(
+    config: &Config,
+    engines: &Engines,
+    personas: &Path,
+) -> anyhow::Result<CalleeEngines> {
+    let v = &config.voice;
+    let asr_en = Arc::new(voice::asr::whisper::WhisperAsr::from_config(
+        v,
+        WhisperSize::TinyEn,
+    )?);
+    let asr_zh = Arc::new(voice::asr::whisper::WhisperAsr::from_config(
+        v,
+        WhisperSize::Base,
+    )?);
+    let voice_en = Arc::new(voice::tts::espeak::EspeakTts::new(
+        Path::new("espeak-ng"),
+        "en-us",
+        voice::Language::English,
+    )?);
+    let voice_zh = Arc::new(PitchedVoice {
+        inner: engines.tts_zh.clone(),
+        factor: 0.88,
+    });
+    Ok(CalleeEngines::new(
+        engines.new_vad.clone(),
+        asr_en,
+        asr_zh,
+        voice_en,
+        voice_zh,
+        PersonaLines::load(personas)?,
+    ))
+}
+
 /// Runs the demo campaign.
 pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoReport> {
     let total = Instant::now();
     let mut timings = Vec::new();
-    let personas = load_personas(&options.personas)?;
-    let data_dir = config.dialog.data_dir.clone();
     std::fs::create_dir_all(&options.out_dir)
         .with_context(|| format!("creating {}", options.out_dir.display()))?;
-    let keys = demo_keys(config, &data_dir)?;
+    let spec_text = std::fs::read_to_string(&options.campaign)
+        .with_context(|| format!("reading the campaign {}", options.campaign.display()))?;
+    let mut spec = CampaignSpec::parse(&spec_text)?;
+    spec.dialer.max_lines = options.lines.max(1);
 
-    // 1. The CRM export, imported (cleaned, phones normalized, hashed and sealed).
+    // 1. Engines: the bot's, then the callees' (the LLM only when phrasing may be on).
     let t = Instant::now();
-    ensure_sqlite_folder(&config.retrieval.database_url)?;
-    let store = SqlStore::connect(&config.retrieval.database_url).await?;
+    let cfg = config.clone();
+    let wants_llm = config.dialog.phrasing.is_some();
+    let engines =
+        Arc::new(tokio::task::spawn_blocking(move || Engines::load(&cfg, wants_llm)).await??);
+    for (name, t) in &engines.load_ms {
+        timings.push((format!("load.{name}"), *t));
+    }
+    let (cfg, e, personas) = (config.clone(), engines.clone(), options.personas.clone());
+    let callees =
+        Arc::new(tokio::task::spawn_blocking(move || callee_engines(&cfg, &e, &personas)).await??);
+    timings.push(("load.engines".into(), ms(t)));
+
+    // 2. The app over the store; the dialer's hooks join the call sessions to the campaign.
+    let metrics = Metrics::new();
+    let hooks = Arc::new(DialerHooks::default());
+    let app = Arc::new(
+        App::build(
+            config,
+            engines.clone(),
+            metrics.clone(),
+            Some(hooks.clone()),
+            Some(hooks.clone()),
+        )
+        .await?,
+    );
+
+    // 3. The CRM export, imported (cleaned, phones normalized, hashed and sealed).
+    let t = Instant::now();
     let customers = retrieval::synth::generate(options.customers, options.seed, 0.5);
     let csv = retrieval::synth::to_csv(&customers, now_ms());
     let crm_file = options.out_dir.join("demo_crm.csv");
     std::fs::write(&crm_file, &csv).with_context(|| format!("writing {}", crm_file.display()))?;
     let import = import_customers(
-        &store,
-        &keys,
+        &app.store,
+        &app.keys,
         &config.retrieval.crm,
         Format::Csv,
         &csv,
@@ -255,131 +339,128 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
     .await?;
     timings.push(("import.crm".into(), ms(t)));
 
-    // 2. Engines (the LLM only when phrasing may be switched on).
-    let cfg = config.clone();
-    let wants_llm = config.dialog.phrasing.is_some();
-    let engines =
-        Arc::new(tokio::task::spawn_blocking(move || Engines::load(&cfg, wants_llm)).await??);
-    for (name, t) in &engines.load_ms {
-        timings.push((format!("load.{name}"), *t));
+    // 4. Who the campaign calls: a seeded draw of imported customers, indexed for retrieval.
+    let t = Instant::now();
+    let knowledge_snippets = app.index_knowledge().await?;
+    let mut ids: Vec<String> = Vec::new();
+    for c in &customers {
+        if app.store.profile(&c.customer_id).await?.is_some() {
+            ids.push(c.customer_id.clone());
+        }
     }
-    // The simulated callers: Piper without sampling noise (the same line sounds the same on
-    // every run, so the demo and its test are repeatable) and the Mandarin voice.
-    let t = Instant::now();
-    let voice_config = config.voice.clone();
-    let en: Arc<dyn voice::TextToSpeech> = Arc::new(
-        tokio::task::spawn_blocking(move || voice::tts::piper::PiperTts::load(&voice_config))
-            .await??
-            .with_sampling_noise(0.0, 0.0),
-    );
-    let callers = Arc::new(CallerVoices {
-        en,
-        zh: engines.tts_zh.clone(),
-    });
-    timings.push(("load.caller_voices".into(), ms(t)));
+    ids.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(options.seed));
+    ids.truncate(options.calls);
+    for id in &ids {
+        app.profiles.index_customer(id).await?;
+    }
+    timings.push(("index.customers".into(), ms(t)));
 
-    // 3. The data layer for retrieval and the campaign's knowledge.
-    let t = Instant::now();
-    let index: Arc<dyn VectorIndex> = Arc::new(EmbeddedIndex::open(
-        &config.retrieval.index_dir,
-        engines.embedder.dim(),
+    // 5. The gRPC server in-process, with a demo operator token.
+    let token = format!("demo-{:032x}", rand::random::<u128>());
+    let mut server = config.server.clone();
+    server.auth = AuthConfig {
+        tokens: vec![TokenEntry {
+            role: Role::Operator,
+            token: Some(SecretToken::new(token.clone())),
+            token_env: None,
+        }],
+        ..AuthConfig::default()
+    };
+    let dialer = Arc::new(CampaignDialer::new(
+        app.store.clone(),
+        spec.dialer.clone(),
+        Arc::new(BaselineScorer),
     )?);
-    let lexical = Arc::new(LexicalIndex::open(&config.retrieval.lexical_dir)?);
-    let profiles = Arc::new(SqlProfileStore::new(
-        store.clone(),
-        engines.embedder.clone(),
-        index,
-        lexical,
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let channel = tonic::transport::Endpoint::from_shared(url)?.connect_lazy();
+    let placer = Arc::new(SimulatedLines {
+        channel,
+        token,
+        engines: callees,
+        store: app.store.clone(),
+        speed: options.speed,
+        calls: std::sync::Mutex::new(Vec::new()),
+    });
+    let runner = Arc::new(CampaignRunner::new(
+        app.clone(),
+        dialer.clone(),
+        placer.clone(),
+        options.seed,
+        Duration::from_secs(20),
     ));
-    let (manager, llm_phrasing) = build_manager(config, &engines, profiles.clone())?;
-    let manager = Arc::new(manager);
-    let campaign = manager.campaign();
-    store
-        .upsert_campaign(&retrieval::store::Campaign {
-            id: campaign.id.clone(),
-            name: campaign.name.clone(),
-            product: campaign.product.en.clone().unwrap_or_default(),
-            language: campaign
-                .languages
-                .iter()
-                .map(|l| l.code())
-                .collect::<Vec<_>>()
-                .join(","),
-            status: "running".into(),
-            created_at_ms: now_ms(),
-        })
-        .await?;
-    let mut knowledge: Vec<&str> = Vec::new();
-    for entry in &campaign.faq {
-        knowledge.extend(entry.answer.en.as_deref());
-        knowledge.extend(entry.answer.zh.as_deref());
-    }
-    let knowledge_snippets = profiles.index_knowledge(&campaign.id, &knowledge).await?;
-    timings.push(("index.knowledge".into(), ms(t)));
+    hooks.attach(&runner);
+    let shutdown = CancellationToken::new();
+    let service = OrchestratorService::with_app(app.clone(), Some(runner.clone()));
+    let server_task = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { grpc::serve(service, listener, &server, shutdown).await })
+    };
 
-    // 4. Who is called: imported, reachable customers, languages alternating.
-    let mut calls = Vec::new();
-    let mut used = std::collections::HashSet::new();
-    for i in 0..options.calls {
-        let persona = &personas[i % personas.len()];
-        let language = if i % 2 == 0 {
-            Language::En
-        } else {
-            Language::Zh
-        };
-        let lines = match language {
-            Language::En => &persona.en,
-            Language::Zh => &persona.zh,
-        };
-        if lines.is_empty() || !campaign.languages.contains(&language) {
-            continue;
-        }
-        let mut chosen = None;
-        for c in customers
-            .iter()
-            .filter(|c| c.language == language.code() && !used.contains(&c.customer_id))
-        {
-            match store.profile(&c.customer_id).await? {
-                Some(p) if !p.do_not_call => {
-                    chosen = Some(c.customer_id.clone());
-                    break;
+    // 6. The campaign, dialed to its end.
+    let yaml = serde_yaml_ng::to_string(&serde_json::json!({
+        "id": spec.id, "name": spec.name, "dialer": spec.dialer,
+    }))?;
+    runner.create_for(&yaml, &ids).await?;
+    let t = Instant::now();
+    let progress = options.progress.then(|| {
+        let (runner, id, total) = (runner.clone(), spec.id.clone(), ids.len());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if let Ok(v) = runner.status(&id).await {
+                    let done: u64 = v.outcomes.values().sum();
+                    let width = 30usize;
+                    let filled = (done as usize * width / total.max(1)).min(width);
+                    eprint!(
+                        "\r[{}{}] {done}/{total} calls, {} live, {:.0} s   ",
+                        "#".repeat(filled),
+                        ".".repeat(width - filled),
+                        v.live_calls,
+                        t.elapsed().as_secs_f64()
+                    );
                 }
-                _ => {}
             }
-        }
-        let Some(customer_id) = chosen else {
-            tracing::warn!(
-                "no reachable {} customer left for call {i}",
-                language.code()
-            );
-            continue;
-        };
-        used.insert(customer_id.clone());
-        let t = Instant::now();
-        profiles.index_customer(&customer_id).await?;
-        timings.push((format!("call{i}.index_customer"), ms(t)));
+        })
+    });
+    let status = runner.run_to_end(&spec.id).await?;
+    if let Some(p) = progress {
+        p.abort();
+        eprintln!();
+    }
+    timings.push(("campaign".into(), ms(t)));
+    shutdown.cancel();
+    server_task.await??;
 
-        let call_id = format!("demo-{}-{i}", now_ms());
-        let plan = CallPlan {
-            call_id: call_id.clone(),
-            customer_id,
-            language,
-            seed: options.seed + i as u64,
-            caller_lines: lines.clone(),
-            recording: data_dir.join("recordings").join(format!("{call_id}.wav")),
-            real_time: options.real_time,
+    // 7. The report, from what was stored.
+    let sims = placer
+        .calls
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    let mut calls = Vec::new();
+    for sim in sims {
+        let stored = app.store.call(&sim.call_id).await?;
+        let facts = app.store.call_facts(&sim.call_id).await?;
+        let outcome = match (&stored, &sim.report) {
+            (Some(c), _) => c.outcome.clone(),
+            (None, _) if sim.persona == crate::callee::PersonaKind::NoAnswer => "no_answer".into(),
+            _ => "failed".into(),
         };
-        let t = Instant::now();
-        let (e, m, v) = (engines.clone(), manager.clone(), callers.clone());
-        let report = tokio::task::spawn_blocking(move || run_call(&e, &m, &v, &plan)).await??;
-        timings.push((format!("call{i}.run"), ms(t)));
-        let t = Instant::now();
-        persist(&store, &keys, &profiles, &data_dir, &report).await?;
-        timings.push((format!("call{i}.persist"), ms(t)));
+        let metrics = facts
+            .as_ref()
+            .map(|f| f.metrics.clone())
+            .unwrap_or_default();
         calls.push(DemoCall {
-            persona: persona.name.clone(),
-            expected_outcome: persona.expect.clone(),
-            report,
+            outcome,
+            end_reason: facts.as_ref().and_then(|f| f.end_reason.clone()),
+            turns: metrics.len(),
+            v2v_line_ms: metrics.iter().filter_map(|m| m.v2v_line_ms).collect(),
+            v2v_wall_ms: metrics.iter().filter_map(|m| m.v2v_wall_ms).collect(),
+            barge_ins: facts.as_ref().map_or(0, |f| {
+                f.events.iter().filter(|e| e.kind == "barge_in").count()
+            }),
+            sim,
         });
     }
     timings.push(("total".into(), ms(total)));
@@ -392,93 +473,14 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
             .map(|r| format!("line {}: {}", r.line, r.reason))
             .collect(),
         knowledge_snippets,
-        llm_phrasing,
+        llm_phrasing: app.llm_phrasing.clone(),
+        campaign_id: spec.id.clone(),
+        lines: spec.dialer.max_lines,
         calls,
+        abandoned_handoff_rate: status.abandoned_handoff_rate,
+        database: config.retrieval.database_url.clone(),
+        recordings: app.calls.recordings_dir.clone(),
+        wall_s: total.elapsed().as_secs_f64(),
         timings,
     })
-}
-
-/// Stores the call (turns, actions, outcome, sealed recording path), applies its events
-/// (do-not-call) and re-indexes the customer so the next call retrieves this one.
-async fn persist(
-    store: &SqlStore,
-    keys: &PrivacyKeys,
-    profiles: &SqlProfileStore,
-    data_dir: &Path,
-    report: &CallReport,
-) -> anyhow::Result<()> {
-    let state = &report.state;
-    let mut turns = Vec::new();
-    for t in &state.turns {
-        if let Some(c) = &t.caller {
-            turns.push(TurnRecord {
-                speaker: "caller".into(),
-                text: c.text.clone(),
-                latency_ms: None,
-            });
-        }
-        turns.push(TurnRecord {
-            speaker: "bot".into(),
-            text: t.reply.clone(),
-            latency_ms: Some(t.first_sentence_ms),
-        });
-    }
-    store
-        .insert_call(&CallRecord {
-            id: report.call_id.clone(),
-            customer_id: report.customer_id.clone(),
-            campaign_id: state.campaign_id.clone(),
-            started_at_ms: report.started_at_ms,
-            ended_at_ms: report.ended_at_ms,
-            outcome: report
-                .outcome
-                .clone()
-                .unwrap_or_else(|| "no_outcome".into()),
-            turns,
-        })
-        .await?;
-    let actions = state
-        .turns
-        .iter()
-        .map(|t| {
-            Ok(retrieval::store::Action {
-                call_id: report.call_id.clone(),
-                seq: t.index as i64,
-                kind: t.decision.action.kind().to_string(),
-                detail: serde_json::to_string(&t.decision)?,
-                at_ms: report.ended_at_ms,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    store.insert_actions(&actions).await?;
-    if report
-        .events
-        .iter()
-        .any(|e| matches!(e, DialogEvent::AddToDoNotCall))
-    {
-        store
-            .set_do_not_call(&report.customer_id, true, "call", now_ms())
-            .await?;
-    }
-    let bytes = std::fs::metadata(&report.recording).map_or(0, |m| m.len() as i64);
-    store
-        .insert_recording(
-            &retrieval::store::Recording {
-                call_id: report.call_id.clone(),
-                path: report.recording.clone(),
-                sample_rate: i64::from(voice::SAMPLE_RATE),
-                duration_ms: report.recording_ms as i64,
-                bytes,
-                created_at_ms: report.ended_at_ms,
-            },
-            keys,
-        )
-        .await?;
-    let dir = data_dir.join("calls");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(format!("{}.json", report.call_id));
-    std::fs::write(&path, state.to_json()?)
-        .with_context(|| format!("writing {}", path.display()))?;
-    profiles.index_customer(&report.customer_id).await?;
-    Ok(())
 }

@@ -26,19 +26,25 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The demo campaign end to end on the real engines and embedded defaults: synthetic CRM
-    /// import, retrieval indexing, simulated callers through TTS → VAD → Whisper → dialogue
-    /// manager → TTS, calls stored and recorded.
+    /// import, retrieval indexing, the gRPC server in-process, and the campaign dialer calling
+    /// simulated callees on several lines over the gRPC `Call` stream; calls stored and recorded.
     Demo {
         /// Synthetic CRM size.
         #[arg(long, default_value_t = 500)]
         customers: usize,
-        /// Calls placed (personas in turn, en / zh alternating).
-        #[arg(long, default_value_t = 8)]
+        /// Customers the campaign calls (one attempt each).
+        #[arg(long, default_value_t = 50)]
         calls: usize,
+        /// Concurrent lines.
+        #[arg(long, default_value_t = 4)]
+        lines: usize,
         #[arg(long, default_value_t = 7)]
         seed: u64,
-        /// The simulated callers (YAML).
-        #[arg(long, default_value = "orchestrator/data/demo_callers.yaml")]
+        /// The campaign file (id, name, dialer settings).
+        #[arg(long, default_value = "orchestrator/data/demo_campaign.yaml")]
+        campaign: PathBuf,
+        /// The simulated callees' lines (YAML).
+        #[arg(long, default_value = "orchestrator/data/personas.yaml")]
         personas: PathBuf,
         /// Folder for the CRM export.
         #[arg(long, default_value = "out")]
@@ -46,10 +52,10 @@ enum Command {
         /// Print the report as JSON instead of text.
         #[arg(long)]
         json: bool,
-        /// Feed the callers' audio as fast as the engines take it instead of at the pace of a
-        /// phone line (faster; the endpoint-to-final latency then means nothing).
-        #[arg(long)]
-        fast: bool,
+        /// The callees' line clock: 1 is a phone line in real time; 2 runs them twice as fast
+        /// (the engines' latencies then weigh double in line time).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
     },
     /// Import a CRM export (customers) or a CRM call-log export into the store. Columns are
     /// mapped by `retrieval.crm` / `retrieval.call_logs`; bad rows are listed with their line.
@@ -114,25 +120,33 @@ async fn run() -> anyhow::Result<()> {
         Command::Demo {
             customers,
             calls,
+            lines,
             seed,
+            campaign,
             personas,
             out: out_dir,
             json,
-            fast,
+            speed,
         } => {
+            if !(0.1..=20.0).contains(&speed) {
+                anyhow::bail!("--speed {speed}: give a value from 0.1 to 20");
+            }
             let opts = DemoOptions {
                 customers,
                 calls,
+                lines,
                 seed,
+                campaign,
                 personas,
                 out_dir,
-                real_time: !fast,
+                speed,
+                progress: !json,
             };
             let report = demo::run(&config, opts).await?;
             if json {
                 out(&serde_json::to_string_pretty(&report)?)?;
             } else {
-                out(&demo_text(&report, &config))?;
+                out(&demo_text(&report))?;
             }
         }
         Command::Import { file, kind, format } => {
@@ -142,24 +156,7 @@ async fn run() -> anyhow::Result<()> {
             let text = qualify(&config, &dir).await?;
             out(&text)?;
         }
-        Command::Serve => {
-            let cfg = config.clone();
-            let engines =
-                Arc::new(tokio::task::spawn_blocking(move || Engines::load(&cfg, false)).await??);
-            let listener = tokio::net::TcpListener::bind(&config.server.listen)
-                .await
-                .with_context(|| {
-                    format!("listening on server.listen = {:?}", config.server.listen)
-                })?;
-            let shutdown = CancellationToken::new();
-            let trigger = shutdown.clone();
-            tokio::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
-                tracing::info!("shutting down");
-                trigger.cancel();
-            });
-            grpc::serve(engines, listener, &config.server, shutdown).await?;
-        }
+        Command::Serve => serve(&config).await?,
         Command::Transcribe { wav, language } => {
             let language: Language = language.parse()?;
             let audio = read_wav(&wav)?;
@@ -223,104 +220,138 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo report as text: per call the turns with what was heard, understood and decided.
-fn demo_text(r: &DemoReport, config: &Config) -> String {
+/// The demo report as text: outcomes by segment and persona, conversion, hand-offs, latency.
+fn demo_text(r: &DemoReport) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "CRM export  : {} -> {} imported, {} rejected{}",
+        "CRM export   : {} -> {} imported, {} rejected{}",
         r.crm_file.display(),
         r.imported,
         r.rejected.len(),
         r.rejected
             .first()
-            .map_or_else(String::new, |x| format!(" (e.g. {x})"))
+            .map_or(String::new(), |f| format!(" (e.g. {f})"))
     );
     let _ = writeln!(
         s,
-        "knowledge   : {} snippets indexed; LLM phrasing {}",
-        r.knowledge_snippets, r.llm_phrasing
+        "Knowledge    : {} snippets indexed",
+        r.knowledge_snippets
     );
-    for c in &r.calls {
-        let rep = &c.report;
-        let _ = writeln!(
-            s,
-            "\ncall {} [{}] customer {} segment {} persona {}: outcome {} {}",
-            rep.call_id,
-            rep.language,
-            rep.customer_id,
-            rep.segment,
-            c.persona,
-            rep.outcome.as_deref().unwrap_or("none"),
-            if c.as_expected() {
-                "(as expected)".to_string()
-            } else {
-                format!("(EXPECTED {})", c.expected_outcome)
-            }
-        );
-        let _ = writeln!(s, "  bot    : {}", rep.greeting);
-        for t in &rep.turns {
-            let _ = writeln!(s, "  caller : {}", t.caller_said);
-            let _ = writeln!(
-                s,
-                "  heard  : {} [{} partials; intent {}, sentiment {:+.2}{}]",
-                t.transcript,
-                t.partials,
-                t.intent,
-                t.sentiment,
-                if t.keywords.is_empty() {
-                    String::new()
-                } else {
-                    format!(", keywords {}", t.keywords.join(" "))
-                }
-            );
-            let _ = writeln!(s, "  action : {} (rule {})", t.action, t.rule);
-            let _ = writeln!(s, "  bot    : {}", t.reply);
-            let _ = writeln!(
-                s,
-                "  latency: final text {:.0} ms + decision {:.1} ms + first audio {:.0} ms = {:.0} ms after the endpoint",
-                t.endpoint_to_final_ms, t.decide_ms, t.tts_first_audio_ms, t.response_ms
-            );
-        }
-        let _ = writeln!(
-            s,
-            "  record : {} ({:.1} s stereo, caller left / bot right)",
-            rep.recording.display(),
-            rep.recording_ms / 1000.0
-        );
-    }
-    let expected = r.calls.iter().filter(|c| c.as_expected()).count();
+    let _ = writeln!(s, "LLM phrasing : {}", r.llm_phrasing);
     let _ = writeln!(
         s,
-        "\n{} calls, {} reached the expected outcome",
+        "Campaign     : {} — {} calls on {} lines in {:.0} s",
+        r.campaign_id,
         r.calls.len(),
-        expected
+        r.lines,
+        r.wall_s
     );
-    let _ = writeln!(
-        s,
-        "per turn (ms): response p50 {:.0} p95 {:.0}; final text p50 {:.0}; decision p50 {:.1} p95 {:.1}; first audio p50 {:.0}",
-        r.turn_percentile(|t| t.response_ms, 50.0),
-        r.turn_percentile(|t| t.response_ms, 95.0),
-        r.turn_percentile(|t| t.endpoint_to_final_ms, 50.0),
-        r.turn_percentile(|t| t.decide_ms, 50.0),
-        r.turn_percentile(|t| t.decide_ms, 95.0),
-        r.turn_percentile(|t| t.tts_first_audio_ms, 50.0),
-    );
-    let _ = writeln!(
-        s,
-        "stored in   : {} (calls, turns, actions, recordings), {}/calls/*.json",
-        config.retrieval.database_url,
-        config.dialog.data_dir.display()
-    );
-    let _ = writeln!(s, "timings (ms):");
-    for (stage, ms) in &r.timings {
-        let _ = writeln!(s, "  {stage:<28} {ms:>9.1}");
+    let mut by_persona: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for c in &r.calls {
+        let e = by_persona.entry(c.sim.persona.as_str()).or_default();
+        e.0 += 1;
+        if c.outcome == c.sim.persona.expected_outcome() {
+            e.1 += 1;
+        }
     }
+    let _ = writeln!(s, "\nOutcomes by segment:");
+    for (segment, outcomes) in r.outcomes_by_segment() {
+        let line: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
+        let _ = writeln!(s, "  {segment:<20} {}", line.join(", "));
+    }
+    let _ = writeln!(
+        s,
+        "\nSimulated personas (calls, outcome as the persona intends):"
+    );
+    for (p, (n, ok)) in &by_persona {
+        let _ = writeln!(s, "  {p:<20} {n:>3}  {ok}/{n}");
+    }
+    let answered: Vec<_> = r
+        .calls
+        .iter()
+        .filter(|c| c.outcome != "no_answer")
+        .collect();
+    let converted = r.calls.iter().filter(|c| c.outcome == "converted").count();
+    let handed = r
+        .calls
+        .iter()
+        .filter(|c| c.outcome == "handed_off" || c.outcome == "abandoned_handoff")
+        .count();
+    let _ = writeln!(
+        s,
+        "\nConversion   : {converted}/{} answered calls ({:.1}%), {converted}/{} dialed",
+        answered.len(),
+        100.0 * converted as f64 / answered.len().max(1) as f64,
+        r.calls.len()
+    );
+    let _ = writeln!(
+        s,
+        "Hand-offs    : {handed} (abandoned-hand-off rate {:.1}%)",
+        100.0 * r.abandoned_handoff_rate
+    );
+    let barge: usize = r.calls.iter().map(|c| c.barge_ins).sum();
+    let _ = writeln!(s, "Barge-ins    : {barge}");
+    let wall = r.v2v_wall();
+    let line = r.v2v_line();
+    let _ = writeln!(
+        s,
+        "Voice-to-voice (end of caller speech -> first bot frame), {} turns:\n  wall  p50 {:.0} ms, p95 {:.0} ms\n  line  p50 {:.0} ms, p95 {:.0} ms (line time; equals wall at --speed 1)",
+        wall.len(),
+        demo::percentile(&wall, 50.0),
+        demo::percentile(&wall, 95.0),
+        demo::percentile(&line, 50.0),
+        demo::percentile(&line, 95.0)
+    );
+    let _ = writeln!(
+        s,
+        "\nRecords for the QA job: {} (tables calls, turns, actions, call_events, turn_metrics, recordings); sealed stereo recordings in {}",
+        r.database,
+        r.recordings.display()
+    );
     s
 }
 
-/// `ringwise import`: customers or call logs from CSV / JSON lines.
+/// `ringwise serve`: the whole API on the configured store and engines, the campaign runner
+/// (calls are placed by a telephony gateway connecting to the `Call` stream), and `/metrics`.
+async fn serve(config: &Config) -> anyhow::Result<()> {
+    let cfg = config.clone();
+    let engines = Arc::new(tokio::task::spawn_blocking(move || Engines::load(&cfg, false)).await??);
+    let metrics = orchestrator::metrics::Metrics::new();
+    let app = Arc::new(
+        orchestrator::app::App::build(config, engines, metrics.clone(), None, None).await?,
+    );
+    app.index_knowledge().await?;
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("listening on server.listen = {:?}", config.server.listen))?;
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        trigger.cancel();
+    });
+    if !config.server.metrics_listen.is_empty() {
+        let m = tokio::net::TcpListener::bind(&config.server.metrics_listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "listening on server.metrics_listen = {:?}",
+                    config.server.metrics_listen
+                )
+            })?;
+        tokio::spawn(orchestrator::metrics::serve_metrics(
+            metrics,
+            m,
+            shutdown.clone(),
+        ));
+    }
+    let service = grpc::OrchestratorService::with_app(app, None);
+    grpc::serve(service, listener, &config.server, shutdown).await
+}
+
 async fn import(
     config: &Config,
     file: &std::path::Path,
@@ -344,7 +375,7 @@ async fn import(
     let keys = demo::demo_keys(config, &config.dialog.data_dir)?;
     demo::ensure_sqlite_folder(&config.retrieval.database_url)?;
     let store = retrieval::SqlStore::connect(&config.retrieval.database_url).await?;
-    let now = orchestrator::call::now_ms();
+    let now = orchestrator::session::now_ms();
     let report = match kind {
         "customers" => {
             import_customers(&store, &keys, &config.retrieval.crm, format, &input, now).await?

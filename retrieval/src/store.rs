@@ -2,9 +2,16 @@
 //! one-machine default, and PostgreSQL, chosen by the URL's scheme. Writes are batched into
 //! multi-row `INSERT`s inside one transaction, so a batch is stored whole or not at all.
 
+pub(crate) mod calls;
+pub(crate) mod dialer;
 pub(crate) mod operations;
 pub(crate) mod profiles;
 
+pub use calls::{CallEventRecord, CallFacts, SealedRecording, StoredCall, TurnMetrics};
+pub use dialer::{
+    complete_attempt_in, erase_dial_rows_in, AttemptDone, DialAttempt, DialBacklog, DialCandidate,
+    DialClaim, DialCounts, DialRun, LeasedDial, QueueEntry, QueueRow, QueueStatus, QueueUpdate,
+};
 pub use operations::{Action, CallLog, Campaign, ModelVersion, QaGrade, Recording};
 pub use profiles::ProfileRecord;
 
@@ -149,6 +156,10 @@ impl SqlStore {
         };
         let rows = ErasedRows {
             qa_grades: delete(format!("DELETE FROM qa_grades WHERE call_id {OF_CALLS}")).await?,
+            call_events: delete(format!("DELETE FROM call_events WHERE call_id {OF_CALLS}"))
+                .await?,
+            turn_metrics: delete(format!("DELETE FROM turn_metrics WHERE call_id {OF_CALLS}"))
+                .await?,
             recordings: delete(format!("DELETE FROM recordings WHERE call_id {OF_CALLS}")).await?,
             actions: delete(format!("DELETE FROM actions WHERE call_id {OF_CALLS}")).await?,
             turns: delete(format!("DELETE FROM turns WHERE call_id {OF_CALLS}")).await?,
@@ -231,6 +242,8 @@ pub struct ErasedRows {
     pub actions: u64,
     pub recordings: u64,
     pub qa_grades: u64,
+    pub call_events: u64,
+    pub turn_metrics: u64,
 }
 
 /// The tables that hold personal data, with the column that leads to a customer: erasure
@@ -256,6 +269,14 @@ pub const PERSONAL_TABLES: &[(&str, &str)] = &[
     ),
     (
         "qa_grades",
+        "call_id IN (SELECT id FROM calls WHERE customer_id = $1)",
+    ),
+    (
+        "call_events",
+        "call_id IN (SELECT id FROM calls WHERE customer_id = $1)",
+    ),
+    (
+        "turn_metrics",
         "call_id IN (SELECT id FROM calls WHERE customer_id = $1)",
     ),
 ];
@@ -295,7 +316,10 @@ pub(crate) fn placeholders(conn: &AnyConnection, rows: usize, cols: usize) -> St
     s
 }
 
-async fn write_calls(conn: &mut AnyConnection, calls: &[CallRecord]) -> Result<(), RetrievalError> {
+pub(crate) async fn write_calls(
+    conn: &mut AnyConnection,
+    calls: &[CallRecord],
+) -> Result<(), RetrievalError> {
     for chunk in calls.chunks(batch_rows(6)) {
         let sql = format!(
             "INSERT INTO calls (id, customer_id, campaign_id, started_at_ms, ended_at_ms, outcome) VALUES {}",
