@@ -216,6 +216,9 @@ impl TextToSpeech for PitchedVoice {
     }
 }
 
+/// Synthesized callee lines by language and text.
+type LineCache = HashMap<(Language, String), Arc<Vec<i16>>>;
+
 /// The engines every simulated callee shares: its ears (VAD + Whisper, separate from the bot's
 /// so the callee's decoding does not queue behind the bot's) and its voices.
 pub struct CalleeEngines {
@@ -226,7 +229,7 @@ pub struct CalleeEngines {
     pub voice_zh: Arc<dyn TextToSpeech>,
     pub lines: PersonaLines,
     /// Synthesized lines (16 kHz), by language and text: callees repeat themselves.
-    cache: Mutex<HashMap<(Language, String), Arc<Vec<i16>>>>,
+    cache: Mutex<LineCache>,
 }
 
 impl std::fmt::Debug for CalleeEngines {

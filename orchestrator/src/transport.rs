@@ -267,7 +267,9 @@ mod tests {
 
     fn tone(samples: usize, rate: u32) -> Vec<i16> {
         (0..samples)
-            .map(|i| ((i as f32 * 440.0 * 6.283 / rate as f32).sin() * 8000.0) as i16)
+            .map(|i| {
+                ((i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 8000.0) as i16
+            })
             .collect()
     }
 

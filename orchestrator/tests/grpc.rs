@@ -417,7 +417,9 @@ async fn scripted_call(s: &Server, utterances: usize, barge_after_ms: Option<u64
                 _ => {}
             }
         }
-        let bot_quiet = last_bot_audio.is_some_and(|last| line_ms > last + 200);
+        // The caller answers each bot utterance once: the greeting, then each reply.
+        let bot_quiet =
+            bot_replies > said && last_bot_audio.is_some_and(|last| line_ms > last + 200);
         let barge_due = matches!((barge_after_ms, in_reply_since), (Some(after), Some(since))
             if bot_replies == 2 && line_ms >= since + after);
         if speech.is_empty() && said < utterances && (bot_quiet || barge_due) {

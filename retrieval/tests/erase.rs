@@ -76,6 +76,14 @@ async fn erase_removes_every_trace() {
             })
             .await
             .unwrap();
+        // A live call session's events and per-turn latencies (written by store_call).
+        for sql in [
+            "INSERT INTO call_events (call_id, seq, at_ms, kind, detail) VALUES ($1, 0, 0, 'barge_in', '{}')",
+            "INSERT INTO turn_metrics (call_id, turn, caller_start_ms, caller_end_ms, asr_final_ms, dialog_ms, \
+             tts_first_audio_ms, interrupted, spoken_ms) VALUES ($1, 1, 0, 900, 120.0, 9.0, 80.0, 0, 2000)",
+        ] {
+            sqlx::query(sql).bind(call).execute(store.pool()).await.unwrap();
+        }
         store
             .insert_actions(&[Action {
                 call_id: call.into(),
