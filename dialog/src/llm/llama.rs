@@ -20,6 +20,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::DecodeError;
 use std::collections::VecDeque;
+use std::ffi::CStr;
 use std::num::NonZeroU32;
 use std::ops::ControlFlow;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
@@ -34,10 +35,80 @@ pub(crate) fn backend() -> Result<&'static LlamaBackend, DialogError> {
     BACKEND
         .get_or_init(|| {
             llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
-            LlamaBackend::init().map_err(|e| e.to_string())
+            let backend = LlamaBackend::init().map_err(|e| e.to_string());
+            // Once per process, so a crash report says which kernels and buffers ran.
+            tracing::info!(system_info = system_info(), "llama.cpp backend");
+            backend
         })
         .as_ref()
         .map_err(|e| DialogError::Llm(format!("llama.cpp backend: {e}")))
+}
+
+/// llama.cpp's system-info line: the CPU features its kernels were compiled for (`AVX2 = 1`,
+/// `AVX512 = 1`, `REPACK = 1`, …), then the extra weight buffer types the CPU backend offers on
+/// this host (`CPU_REPACK`; `AMX` would mean ggml's AMX backend is in, which `.cargo/config.toml`
+/// keeps out). Read once per process; needs no model.
+pub fn system_info() -> &'static str {
+    static INFO: OnceLock<String> = OnceLock::new();
+    INFO.get_or_init(|| {
+        // SAFETY: returns a NUL-terminated string owned by a static std::string in llama.cpp,
+        // valid until the next call; this OnceLock makes ours the only call (llama-cpp-2 makes
+        // none), and the text is copied before returning.
+        let features = unsafe { CStr::from_ptr(llama_cpp_sys_2::llama_print_system_info()) };
+        let features = features.to_string_lossy();
+        let buffers = extra_buffer_types();
+        format!(
+            "{} | extra buffer types: {}",
+            features.trim().trim_end_matches('|').trim_end(),
+            if buffers.is_empty() {
+                "none".to_string()
+            } else {
+                buffers.join(", ")
+            }
+        )
+    })
+}
+
+/// Names of the CPU device's extra buffer types (weights repacked for its kernels at load).
+fn extra_buffer_types() -> Vec<String> {
+    use llama_cpp_sys_2 as sys;
+    // SAFETY: plain C call; returns ggml's static CPU device, or null if there is none.
+    let device = unsafe { sys::ggml_backend_dev_by_type(sys::GGML_BACKEND_DEVICE_TYPE_CPU) };
+    if device.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: `device` is a valid device from the registry above.
+    let registry = unsafe { sys::ggml_backend_dev_backend_reg(device) };
+    // SAFETY: `registry` is valid and the name is a NUL-terminated literal.
+    let address = unsafe {
+        sys::ggml_backend_reg_get_proc_address(
+            registry,
+            c"ggml_backend_dev_get_extra_bufts".as_ptr(),
+        )
+    };
+    // SAFETY: under this name a backend registers a function of exactly this type (the typedef
+    // of ggml-backend.h); a null address becomes `None`.
+    let get_extra_bufts: sys::ggml_backend_dev_get_extra_bufts_t =
+        unsafe { std::mem::transmute(address) };
+    let Some(get_extra_bufts) = get_extra_bufts else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    // SAFETY: returns a static, null-terminated array of static buffer types.
+    let mut next = unsafe { get_extra_bufts(device) };
+    // SAFETY: `next` walks the array up to and including its null terminator; each buffer type
+    // is valid for the whole process and its name is a static NUL-terminated string.
+    unsafe {
+        while !next.is_null() && !(*next).is_null() {
+            names.push(
+                CStr::from_ptr(sys::ggml_backend_buft_name(*next))
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+            next = next.add(1);
+        }
+    }
+    names
 }
 
 /// What the worker sends back for one request.
