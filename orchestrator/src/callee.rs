@@ -405,6 +405,10 @@ impl SimulatedCallee {
         let mut bot_started: Option<u64> = None;
         let mut bot_utterances = 0u32;
         let mut interrupted = false;
+        // The bot's words since the callee last answered: a reply the VAD cut at its pauses
+        // is answered once, after the bot has been quiet for a moment.
+        let mut heard_turn: Vec<String> = Vec::new();
+        let mut heard_at = 0u64;
         let silence = vec![0i16; FRAME_SAMPLES];
         if self.persona == PersonaKind::Voicemail {
             next_line = Some((engines.lines.pick(self.language, "voicemail", &mut rng), 0));
@@ -451,13 +455,18 @@ impl SimulatedCallee {
                             continue;
                         }
                         report.heard.push(transcript.text.trim().to_string());
-                        if let Some(kind) = self.respond(&heard, report.said.len(), interrupted) {
-                            let text = engines.lines.pick(self.language, kind, &mut rng);
-                            let gap = rng.random_range(300..700);
-                            next_line = Some((text, line_ms + gap));
-                        }
+                        heard_turn.push(heard);
+                        heard_at = line_ms;
                     }
                     SpeechEvent::Partial { .. } => {}
+                }
+            }
+            if !heard_turn.is_empty() && bot_started.is_none() && line_ms >= heard_at + 700 {
+                let heard = heard_turn.join(" ");
+                heard_turn.clear();
+                if let Some(kind) = self.respond(&heard, report.said.len(), interrupted) {
+                    let text = engines.lines.pick(self.language, kind, &mut rng);
+                    next_line = Some((text, line_ms + rng.random_range(100..400)));
                 }
             }
             // Rules that act while the bot is still speaking (the pitch is its 2nd utterance).

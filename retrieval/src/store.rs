@@ -170,7 +170,6 @@ impl SqlStore {
             profiles: delete("DELETE FROM profiles WHERE customer_id = $1".into()).await?,
             customers: delete("DELETE FROM customers WHERE id = $1".into()).await?,
         };
-        drop(delete);
         // The dialer's queue rows and attempts of the customer, in every campaign.
         dialer::erase_dial_rows_in(&mut tx, customer_id).await?;
         tx.commit().await?;
