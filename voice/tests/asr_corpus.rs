@@ -8,17 +8,16 @@
 //! manifest.
 //! Needs `models/` from scripts/setup.sh.
 
+mod common;
+
 use anyhow::{ensure, Context, Result};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use voice::asr::whisper::{DecoderWeights, WhisperAsr};
-use voice::audio::{read_wav, resample, FRAME_SAMPLES};
-use voice::metrics::{
-    char_error_rate, normalized_chars, normalized_words, repeated_spans, word_error_rate,
+use common::{
+    audio, base, code_of, error_rate, manifest, options, repeats, silero, Score, REPEAT_SPAN,
+    ZH_NEURAL_VOICE,
 };
-use voice::vad::silero::SileroVad;
-use voice::{AsrOptions, Language, Listener, SpeechEvent, SpeechToText, VoiceConfig, SAMPLE_RATE};
+use std::collections::BTreeMap;
+use voice::audio::FRAME_SAMPLES;
+use voice::{Language, Listener, SpeechEvent, SpeechToText};
 
 /// Largest English WER (over all words of a condition, all voices) accepted, per condition.
 /// Measured with Whisper base on 2026-11-25: 0.108 clean, 0.208 phone, 0.324 phone_noise (Piper
@@ -54,109 +53,6 @@ const MAX_CER_ZH: [(&str, f64); 5] = [
     ("phone_brown", 0.20),
     ("phone_pink", 0.20),
 ];
-/// A decoding loop: a span of this many words (characters for Mandarin) that a final holds
-/// more often than its reference. None is allowed in any clip (issue 22) but espeak-ng's
-/// Mandarin, which Whisper base cannot read at all ("4x4x4x2x3x1" for 我现在没有时间): its
-/// loops are counted and printed, not asserted.
-const REPEAT_SPAN: usize = 4;
-/// The Mandarin voice whose CER is asserted; every other Mandarin voice is reported apart.
-const ZH_NEURAL_VOICE: &str = "zh-fastspeech2";
-
-#[derive(Debug, serde::Deserialize)]
-struct Clip {
-    file: String,
-    lang: Option<Language>,
-    voice: String,
-    condition: String,
-    text: String,
-}
-
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus")
-}
-
-fn models_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
-}
-
-fn manifest() -> Result<Vec<Clip>> {
-    let path = corpus_dir().join("corpus.jsonl");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
-    let clips: Vec<Clip> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("corpus.jsonl:{}", i + 1)))
-        .collect::<Result<_>>()?;
-    ensure!(!clips.is_empty(), "{} lists no clips", path.display());
-    Ok(clips)
-}
-
-/// The clip at 16 kHz (phone conditions are stored at 8 kHz, as the line carries them).
-fn audio(clip: &Clip) -> Result<Vec<i16>> {
-    let path = corpus_dir().join(&clip.file);
-    let wav = read_wav(&path).with_context(|| format!("{}", path.display()))?;
-    Ok(resample(&wav.samples, wav.sample_rate, SAMPLE_RATE)?)
-}
-
-fn base() -> &'static WhisperAsr {
-    static BASE: OnceLock<WhisperAsr> = OnceLock::new();
-    BASE.get_or_init(|| {
-        let dir = models_dir().join("whisper-base");
-        assert!(
-            dir.join("model.bin").exists(),
-            "{} is missing: run scripts/setup.sh to fetch the Whisper models",
-            dir.join("model.bin").display()
-        );
-        // `ASR_DECODER_WEIGHTS=f32` scores the exact decoder instead of the default 8-bit one.
-        let weights = match std::env::var("ASR_DECODER_WEIGHTS").as_deref() {
-            Ok("f32") => DecoderWeights::F32,
-            _ => DecoderWeights::default(),
-        };
-        let asr = WhisperAsr::load_with(&dir, 2, 1, weights)
-            .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()));
-        // `ASR_FALLBACK=off` measures without the temperature fallback (the loop guard stays).
-        match std::env::var("ASR_FALLBACK").as_deref() {
-            Ok("off") => asr.with_fallback_temperatures(&[]),
-            _ => asr,
-        }
-    })
-}
-
-fn options(language: Language) -> AsrOptions {
-    AsrOptions {
-        language,
-        initial_prompt: None,
-    }
-}
-
-/// Errors and reference length, summed over clips.
-#[derive(Debug, Default, Clone, Copy)]
-struct Score {
-    errors: f64,
-    units: usize,
-    clips: usize,
-}
-
-impl Score {
-    fn add(&mut self, rate: f64, units: usize) {
-        self.errors += rate * units as f64;
-        self.units += units;
-        self.clips += 1;
-    }
-    fn rate(&self) -> f64 {
-        self.errors / self.units.max(1) as f64
-    }
-}
-
-/// The figures' language code: Mandarin figures are the neural voice's; espeak-ng's cmn gets its
-/// own, apart.
-fn code_of(language: Language, voice: &str) -> &'static str {
-    match language {
-        Language::Chinese if voice != ZH_NEURAL_VOICE => "zh_espeak",
-        _ => language.code(),
-    }
-}
 
 #[test]
 fn whisper_base_on_the_speech_corpus() -> Result<()> {
@@ -173,32 +69,8 @@ fn whisper_base_on_the_speech_corpus() -> Result<()> {
     for clip in clips.iter().filter(|c| !c.text.is_empty()) {
         let language = clip.lang.context("a speech clip needs its language")?;
         let (t, stats) = asr.transcribe_with_stats(&audio(clip)?, &options(language))?;
-        let (rate, units, repeats) = match language {
-            Language::English => (
-                word_error_rate(&clip.text, &t.text),
-                normalized_words(&clip.text).len(),
-                repeated_spans(
-                    &normalized_words(&clip.text),
-                    &normalized_words(&t.text),
-                    REPEAT_SPAN,
-                )
-                .into_iter()
-                .map(|s| s.join(" "))
-                .collect::<Vec<_>>(),
-            ),
-            Language::Chinese => (
-                char_error_rate(&clip.text, &t.text),
-                normalized_chars(&clip.text).len(),
-                repeated_spans(
-                    &normalized_chars(&clip.text),
-                    &normalized_chars(&t.text),
-                    REPEAT_SPAN,
-                )
-                .into_iter()
-                .map(String::from_iter)
-                .collect(),
-            ),
-        };
+        let (rate, units) = error_rate(language, &clip.text, &t.text);
+        let repeats = repeats(language, &clip.text, &t.text);
         let is_noisy = clip.condition != "clean" && clip.condition != "phone";
         noisy += usize::from(is_noisy);
         suspect += stats.suspect.min(1);
@@ -322,17 +194,10 @@ fn whisper_base_hears_nothing_in_non_speech() -> Result<()> {
 /// frames. Nothing may come out as text (a VAD start alone is allowed: it only pauses the bot).
 #[test]
 fn listener_hears_nothing_in_non_speech() -> Result<()> {
-    let config = VoiceConfig {
-        models_dir: models_dir(),
-        ..VoiceConfig::default()
-    };
     let mut heard = Vec::new();
     for clip in manifest()?.iter().filter(|c| c.text.is_empty()) {
         let pcm = audio(clip)?;
-        let mut listener = Listener::new(
-            Box::new(SileroVad::new(&config)?),
-            base().start(&options(Language::English))?,
-        );
+        let mut listener = Listener::new(silero()?, base().start(&options(Language::English))?);
         let mut events = Vec::new();
         for frame in pcm.chunks(FRAME_SAMPLES) {
             events.extend(listener.push(frame)?);

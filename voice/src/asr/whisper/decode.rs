@@ -1,12 +1,13 @@
 //! Decoding for one audio window: the forced start sequence, token suppression, a loop guard
-//! against repeated n-grams of any length, average log-probability and the no-speech
-//! probability, drafts (the previous hypothesis) verified in one pass, and sampling at a
-//! temperature for the fallback (Whisper's reference decoding: a suspect greedy result, by
-//! [`compression_ratio`], log-probability or the loop guard, is decoded again hotter).
+//! against repeated n-grams of any length and against a decode that starts its utterance over
+//! in other words ([`restart_at`]), average log-probability and the no-speech probability,
+//! drafts (the previous hypothesis) verified in one pass, and sampling at a temperature for the
+//! fallback (Whisper's reference decoding: a suspect greedy result, by [`compression_ratio`],
+//! log-probability or the loop guard, is decoded again hotter).
 
 use super::decoder::{NextTokenScores, TextDecoder, RESCORED_CANDIDATES};
 use super::tokens::SpecialTokens;
-use crate::VoiceError;
+use crate::{Language, VoiceError};
 use candle_core::{IndexOp, Tensor};
 use candle_transformers::models::whisper::model::Whisper;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -467,6 +468,79 @@ pub(crate) fn trailing_repeat(tokens: &[u32]) -> Option<usize> {
     None
 }
 
+/// Words (English) or characters (Mandarin) a later sentence must begin with, the same as the
+/// decode's first sentence, for the decode to count as starting over ([`restart_at`]).
+const RESTART_WORDS: usize = 2;
+const RESTART_CHARS: usize = 3;
+
+/// Where a decode starts its utterance over: a later sentence that begins like the first one
+/// ([`RESTART_WORDS`] words, [`RESTART_CHARS`] Mandarin characters), or an unfinished last
+/// sentence that is the first one's beginning. On windows cut to the utterance Whisper often
+/// transcribes the audio again instead of ending, in other words each time, which neither the
+/// exact-repeat guards nor the compression ratio see on a short text ("I pay $250 last month.
+/// I pay $200 and $50 last month. I pay $250", avg log-prob -0.39, from a streamed final on
+/// pink noise; "How much does the cost of the money? How"). Returns the byte offset in `text`
+/// where the restart begins. A caller who says one opening twice ("I don't know. I don't
+/// care.") loses the second sentence: a lost clause costs less than a repeated one.
+pub(crate) fn restart_at(text: &str, language: Language) -> Option<usize> {
+    let chinese = language == Language::Chinese;
+    let units = |sentence: &str| -> Vec<String> {
+        if chinese {
+            sentence
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .map(String::from)
+                .collect()
+        } else {
+            sentence
+                .split_whitespace()
+                .map(|w| {
+                    w.chars()
+                        .filter(|c| c.is_alphanumeric() || *c == '\'')
+                        .flat_map(char::to_lowercase)
+                        .collect::<String>()
+                })
+                .filter(|w| !w.is_empty())
+                .collect()
+        }
+    };
+    // Sentence starts (byte offsets): after an end mark and a space; in Mandarin, or after a
+    // full-width mark, right after it (Whisper writes "多少钱?" too; "2.50" is no sentence end).
+    let ends = |c: char| matches!(c, '.' | '?' | '!' | '。' | '？' | '！');
+    let mut starts = vec![0];
+    let mut chars = text.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        if !ends(c) {
+            continue;
+        }
+        let Some(&(j, n)) = chars.peek() else {
+            break;
+        };
+        let decimal = c == '.' && n.is_ascii_digit();
+        if n.is_whitespace() {
+            starts.push(j + n.len_utf8());
+        } else if (chinese || !c.is_ascii()) && !ends(n) && !decimal {
+            starts.push(j);
+        }
+    }
+    starts.dedup();
+    let sentence = |k: usize| &text[starts[k]..starts.get(k + 1).copied().unwrap_or(text.len())];
+    let first = units(sentence(0));
+    let need = if chinese {
+        RESTART_CHARS
+    } else {
+        RESTART_WORDS
+    };
+    (1..starts.len()).find_map(|k| {
+        let s = sentence(k);
+        let u = units(s);
+        let unfinished = k + 1 == starts.len() && !s.trim_end().ends_with(ends);
+        let begins_alike = u.len() >= need && first.len() >= need && u[..need] == first[..need];
+        let fragment = unfinished && !u.is_empty() && first.starts_with(&u);
+        (begins_alike || fragment).then_some(starts[k])
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -635,5 +709,44 @@ mod tests {
         let total: f32 = lp.iter().map(|l| l.exp()).sum();
         assert!((total - 1.0).abs() < 1e-6);
         assert_eq!(lp[2], f32::NEG_INFINITY);
+    }
+
+    #[test]
+    fn a_decode_that_starts_its_utterance_over_is_cut_where_it_restarts() {
+        let en = Language::English;
+        let looped = "I pay $250 last month. I pay $200 and $50 last month. I pay $250";
+        let at = restart_at(looped, en).expect("a restart");
+        assert_eq!(looped[..at].trim_end(), "I pay $250 last month.");
+        let fragment = "how much does the cost of the money? How";
+        let at = restart_at(fragment, en).expect("a restarted fragment");
+        assert_eq!(
+            fragment[..at].trim_end(),
+            "how much does the cost of the money?"
+        );
+        let zh = "我儿子在上学，晚上才回来。我儿子在上学";
+        let at = restart_at(zh, Language::Chinese).expect("a Mandarin restart");
+        assert_eq!(&zh[..at], "我儿子在上学，晚上才回来。");
+        // Speech: one sentence, sentences that begin differently, a finished short sentence,
+        // decimals and prices.
+        for text in [
+            "I'm not interested. Thank you.",
+            "I'm not interested, thank you.",
+            "No. No, I don't want it.",
+            "Yes, that sounds good. Yes.",
+            "It costs $2.50 a week. Is that all?",
+            "",
+        ] {
+            assert_eq!(restart_at(text, en), None, "{text:?}");
+        }
+        assert_eq!(
+            restart_at("好的。你把资料发给我吧。", Language::Chinese),
+            None
+        );
+        assert_eq!(restart_at("我不要。我不想要。", Language::Chinese), None);
+        // Whisper's Mandarin often ends a sentence with an ASCII mark.
+        let ascii = "每个月要多少钱?每个月";
+        let at = restart_at(ascii, Language::Chinese).expect("a restart after '?'");
+        assert_eq!(&ascii[..at], "每个月要多少钱?");
+        assert_eq!(restart_at("一共2.50元。2.50元", Language::Chinese), None);
     }
 }

@@ -483,7 +483,8 @@ impl Common {
     /// is below [`FALLBACK_LOGPROB_THRESHOLD`] (and that is not silence) is decoded again at
     /// each of `fallback`'s temperatures in turn, on the same encoder output, until one passes.
     /// If none does, the best is kept as faster-whisper chooses ([`best_of`]). Every decode's
-    /// exact repeats were already cut by the loop guard.
+    /// exact repeats were already cut by the loop guard, and a restart of the utterance by
+    /// [`cut_restart`].
     fn decode_window(
         &self,
         engine: &mut Engine,
@@ -539,7 +540,7 @@ impl Common {
                 if stop.load(Ordering::Relaxed) {
                     return Err(decode::cancelled());
                 }
-                let decoded = match decoding {
+                let mut decoded = match decoding {
                     Decoding::Cached { draft } => {
                         decode::greedy(&engine.decoder, &features, req, draft, stop)?
                     }
@@ -547,7 +548,10 @@ impl Common {
                         decode::greedy_reference(&mut engine.model, &features, req)?
                     }
                 };
-                let text = tokenizer.decode(&decoded.tokens)?;
+                let mut text = tokenizer.decode(&decoded.tokens)?;
+                if let Some(at) = decode::restart_at(&text, options.language) {
+                    cut_restart(tokenizer, &mut decoded, &mut text, at)?;
+                }
                 let suspect = needs_fallback(&decoded, &text);
                 Ok(WindowResult {
                     text,
@@ -620,6 +624,33 @@ impl Common {
         );
         Ok((window, stats))
     }
+}
+
+/// Cuts a decode that starts its utterance over ([`decode::restart_at`]) to the text before
+/// the restart: its tokens up to the first prefix that decodes to exactly that text (left whole
+/// if none does). Like the loop guard's cuts, the log-probability sum keeps the cut tokens.
+fn cut_restart(
+    tokenizer: &WhisperTokenizer,
+    decoded: &mut Decoded,
+    text: &mut String,
+    at: usize,
+) -> Result<(), VoiceError> {
+    let kept = text[..at].trim_end();
+    for keep in 1..decoded.tokens.len() {
+        if tokenizer.decode(&decoded.tokens[..keep])? == kept {
+            tracing::debug!(
+                tokens = decoded.tokens.len(),
+                keep,
+                cut = &text[at..],
+                "whisper restart guard: the decode said the utterance again"
+            );
+            decoded.tokens.truncate(keep);
+            decoded.looped = true;
+            *text = kept.to_string();
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Whether Whisper would call this window silence: then its text is dropped, and a low
