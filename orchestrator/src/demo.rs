@@ -97,6 +97,12 @@ pub struct DemoReport {
     pub lines: usize,
     pub calls: Vec<DemoCall>,
     pub abandoned_handoff_rate: f64,
+    /// Per barge-in: bot audio sent after the session learned of the caller's speech (ms).
+    pub barge_in_stop_ms: Vec<f64>,
+    /// Customers the dialer skipped because they must not be called.
+    pub skipped_do_not_call: u64,
+    /// Wall time of the dialing alone (engines loaded, data imported).
+    pub campaign_s: f64,
     pub database: String,
     pub recordings: PathBuf,
     pub wall_s: f64,
@@ -428,6 +434,7 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
         p.abort();
         eprintln!();
     }
+    let campaign_s = t.elapsed().as_secs_f64();
     timings.push(("campaign".into(), ms(t)));
     shutdown.cancel();
     server_task.await??;
@@ -439,6 +446,7 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
         .map_err(|_| anyhow::anyhow!("poisoned"))?
         .clone();
     let mut calls = Vec::new();
+    let mut barge_in_stop_ms = Vec::new();
     for sim in sims {
         let stored = app.store.call(&sim.call_id).await?;
         let facts = app.store.call_facts(&sim.call_id).await?;
@@ -451,6 +459,15 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
             .as_ref()
             .map(|f| f.metrics.clone())
             .unwrap_or_default();
+        for e in facts
+            .iter()
+            .flat_map(|f| &f.events)
+            .filter(|e| e.kind == "barge_in")
+        {
+            if let Ok(b) = serde_json::from_str::<crate::session::BargeIn>(&e.detail) {
+                barge_in_stop_ms.push(b.stop_ms() as f64);
+            }
+        }
         calls.push(DemoCall {
             outcome,
             end_reason: facts.as_ref().and_then(|f| f.end_reason.clone()),
@@ -478,6 +495,9 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
         lines: spec.dialer.max_lines,
         calls,
         abandoned_handoff_rate: status.abandoned_handoff_rate,
+        barge_in_stop_ms,
+        skipped_do_not_call: status.do_not_call_skipped,
+        campaign_s,
         database: config.retrieval.database_url.clone(),
         recordings: app.calls.recordings_dir.clone(),
         wall_s: total.elapsed().as_secs_f64(),

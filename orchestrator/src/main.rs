@@ -242,11 +242,13 @@ fn demo_text(r: &DemoReport) -> String {
     let _ = writeln!(s, "LLM phrasing : {}", r.llm_phrasing);
     let _ = writeln!(
         s,
-        "Campaign     : {} — {} calls on {} lines in {:.0} s",
+        "Campaign     : {} — {} calls on {} lines in {:.0} s ({:.0} s dialing; {} customers skipped as do-not-call)",
         r.campaign_id,
         r.calls.len(),
         r.lines,
-        r.wall_s
+        r.wall_s,
+        r.campaign_s,
+        r.skipped_do_not_call
     );
     let mut by_persona: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
     for c in &r.calls {
@@ -297,12 +299,12 @@ fn demo_text(r: &DemoReport) -> String {
     let line = r.v2v_line();
     let _ = writeln!(
         s,
-        "Voice-to-voice (end of caller speech -> first bot frame), {} turns:\n  wall  p50 {:.0} ms, p95 {:.0} ms\n  line  p50 {:.0} ms, p95 {:.0} ms (line time; equals wall at --speed 1)",
-        wall.len(),
-        demo::percentile(&wall, 50.0),
-        demo::percentile(&wall, 95.0),
+        "Voice-to-voice (end of caller speech -> first bot frame), {} turns:\n  line  p50 {:.0} ms, p95 {:.0} ms (what the callee heard)\n  wall  p50 {:.0} ms, p95 {:.0} ms (equals line time at --speed 1)",
+        line.len(),
         demo::percentile(&line, 50.0),
-        demo::percentile(&line, 95.0)
+        demo::percentile(&line, 95.0),
+        demo::percentile(&wall, 50.0),
+        demo::percentile(&wall, 95.0)
     );
     let _ = writeln!(
         s,

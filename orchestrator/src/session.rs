@@ -36,6 +36,9 @@ use voice::audio::{CallRecorder, StreamResampler, FRAME_SAMPLES};
 use voice::{AsrOptions, Language, Listener, SpeechEvent, FRAME_MS, SAMPLE_RATE};
 
 const FRAME: u64 = FRAME_MS as u64;
+/// Caller frames whose arrival instants are kept (60 s): wall-time latencies are measured from
+/// the frame that ended the caller's speech.
+const ARRIVALS_KEPT: usize = 3000;
 
 /// Settings of every call session (`[session]` in the configuration).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -202,7 +205,8 @@ pub trait CallSink: Send + Sync {
 /// the others wall time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TurnLatency {
-    /// The VAD's end of speech to the final transcript (wall).
+    /// The frame that confirmed the end of speech (after the VAD's hang-over) arriving, to the
+    /// final transcript (wall; queueing behind other calls included).
     pub asr_final_ms: f64,
     /// NLU + retrieval + policy + template: the reply's first sentence ready (wall).
     pub dialog_ms: f64,
@@ -210,8 +214,8 @@ pub struct TurnLatency {
     pub tts_first_audio_ms: f64,
     /// End of the caller's speech to the reply's first frame sent, in line time.
     pub v2v_line_ms: Option<f64>,
-    /// The same in wall time: from the frame that ended the speech arriving to the first reply
-    /// frame sent.
+    /// The same in wall time: from the arrival of the frame that ended the caller's speech to
+    /// the reply's first frame sent (the VAD's hang-over included, as in line time).
     pub v2v_wall_ms: Option<f64>,
 }
 
@@ -359,6 +363,8 @@ pub struct CallSession {
     setup: CallSetup,
     language: Language,
     line_ms: u64,
+    /// (line time at the frame's end, when it arrived), oldest first.
+    arrivals: std::collections::VecDeque<(u64, Instant)>,
     bot_ms: u64,
     recorder: Option<CallRecorder>,
     recording: Option<PathBuf>,
@@ -404,6 +410,7 @@ impl CallSession {
             ctx: ctx.clone(),
             setup,
             line_ms: 0,
+            arrivals: std::collections::VecDeque::new(),
             bot_ms: 0,
             recorder: None,
             recording: None,
@@ -630,8 +637,18 @@ impl CallSession {
         Some((outcome.as_str().to_string(), "outcome".into()))
     }
 
+    /// When the caller frame ending at line time `ms` (or the first after it) arrived.
+    fn arrival(&self, ms: u64) -> Option<Instant> {
+        let i = self.arrivals.partition_point(|(at, _)| *at < ms);
+        self.arrivals.get(i).map(|(_, t)| *t)
+    }
+
     fn on_caller_frame(&mut self, pcm: &[i16]) -> Result<(), SessionError> {
         self.line_ms += FRAME;
+        self.arrivals.push_back((self.line_ms, Instant::now()));
+        while self.arrivals.len() > ARRIVALS_KEPT {
+            self.arrivals.pop_front();
+        }
         if let Some(rec) = self.recorder.as_mut() {
             rec.push_caller(pcm)
                 .map_err(|e| SessionError::Engine(e.to_string()))?;
@@ -737,7 +754,12 @@ impl CallSession {
             } => {
                 self.caller_in_speech = false;
                 self.last_activity_ms = at_ms;
-                let asr_final_ms = wall.elapsed().as_secs_f64() * 1e3;
+                // Wall time from the arrival of the frame that confirmed the end (after the
+                // VAD's hang-over) to the final text: the recognizer's latency, queueing
+                // included. The caller's speech ended with the frame at `end_ms`.
+                let confirmed = self.arrival(at_ms).unwrap_or(wall);
+                let asr_final_ms = wall.saturating_duration_since(confirmed).as_secs_f64() * 1e3;
+                let ended_wall = self.arrival(end_ms).unwrap_or(confirmed);
                 line.send(CallEvent::Final {
                     at_ms,
                     text: transcript.text.clone(),
@@ -760,7 +782,7 @@ impl CallSession {
                     .metrics
                     .observe_stage("vad_endpoint", at_ms.saturating_sub(end_ms) as f64);
                 self.ctx.metrics.observe_stage("asr_final", asr_final_ms);
-                self.start_turn(text, start_ms, end_ms, wall, asr_final_ms);
+                self.start_turn(text, start_ms, end_ms, ended_wall, asr_final_ms);
             }
         }
         Ok(())
