@@ -107,22 +107,7 @@ impl SqlStore {
         .bind(&c.call.id)
         .execute(&mut *tx)
         .await?;
-        for chunk in c.actions.chunks(batch_rows(5)) {
-            let sql = format!(
-                "INSERT INTO actions (call_id, seq, kind, detail, at_ms) VALUES {}",
-                placeholders(&tx, chunk.len(), 5)
-            );
-            let mut q = sqlx::query(&sql);
-            for a in chunk {
-                q = q
-                    .bind(&a.call_id)
-                    .bind(a.seq)
-                    .bind(&a.kind)
-                    .bind(&a.detail)
-                    .bind(a.at_ms);
-            }
-            q.execute(&mut *tx).await?;
-        }
+        super::operations::write_actions(&mut tx, &c.actions).await?;
         let events: Vec<(i64, &CallEventRecord)> = c
             .events
             .iter()

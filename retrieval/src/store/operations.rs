@@ -154,22 +154,7 @@ impl SqlStore {
     /// Stores a call's actions in one transaction.
     pub async fn insert_actions(&self, actions: &[Action]) -> Result<(), RetrievalError> {
         let mut tx = self.pool.begin().await?;
-        for chunk in actions.chunks(batch_rows(5)) {
-            let sql = format!(
-                "INSERT INTO actions (call_id, seq, kind, detail, at_ms) VALUES {}",
-                placeholders(&tx, chunk.len(), 5)
-            );
-            let mut q = sqlx::query(&sql);
-            for a in chunk {
-                q = q
-                    .bind(&a.call_id)
-                    .bind(a.seq)
-                    .bind(&a.kind)
-                    .bind(&a.detail)
-                    .bind(a.at_ms);
-            }
-            q.execute(&mut *tx).await?;
-        }
+        write_actions(&mut tx, actions).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -372,6 +357,30 @@ pub(crate) async fn write_call_logs(
                 .bind(l.duration_s)
                 .bind(&l.outcome)
                 .bind(&l.notes);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Inserts actions in multi-row batches on `conn` (inside the caller's transaction).
+pub(crate) async fn write_actions(
+    conn: &mut sqlx::AnyConnection,
+    actions: &[Action],
+) -> Result<(), RetrievalError> {
+    for chunk in actions.chunks(batch_rows(5)) {
+        let sql = format!(
+            "INSERT INTO actions (call_id, seq, kind, detail, at_ms) VALUES {}",
+            placeholders(conn, chunk.len(), 5)
+        );
+        let mut q = sqlx::query(&sql);
+        for a in chunk {
+            q = q
+                .bind(&a.call_id)
+                .bind(a.seq)
+                .bind(&a.kind)
+                .bind(&a.detail)
+                .bind(a.at_ms);
         }
         q.execute(&mut *conn).await?;
     }
