@@ -285,12 +285,8 @@ pub struct FinishedCall {
     pub recording_ms: u64,
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+/// Milliseconds since the Unix epoch (one clock for calls and the dialer).
+pub use crate::dialer::now_ms;
 
 /// The voice crate's language for a dialogue language.
 pub fn voice_language(language: retrieval::Language) -> Language {
