@@ -13,7 +13,6 @@
 use anyhow::Context;
 use orchestrator::app::App;
 use orchestrator::demo::{self, percentile, DemoOptions, DemoReport};
-use orchestrator::engines::VadFactory;
 use orchestrator::metrics::Metrics;
 use orchestrator::session::{CallEvent, CallSession, CallSetup};
 use orchestrator::transport::{ChannelTransport, LineFormat, LineInput};
@@ -90,23 +89,6 @@ async fn real(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn fake_engines() -> Engines {
-    let asr = Arc::new(voice::asr::FakeAsr {
-        script: vec!["okay go on".into(); 64],
-    });
-    let new_vad: VadFactory = Arc::new(|| Ok(Box::new(voice::vad::EnergyVad::new(500.0, 300))));
-    Engines {
-        new_vad,
-        asr_en: asr.clone(),
-        asr_zh: asr,
-        tts_en: Arc::new(voice::tts::FakeTts),
-        tts_zh: Arc::new(voice::tts::FakeTts),
-        llm: None,
-        embedder: Arc::new(retrieval::FakeEmbedder { dim: 384 }),
-        load_ms: vec![("fake", 0.0)],
-    }
-}
-
 /// Resident memory of this process, from /proc.
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -138,7 +120,7 @@ async fn fake(args: &[String]) -> anyhow::Result<()> {
     config.dialog.nlu_dir = root.join("dialog/data/nlu");
     let app = App::build(
         &config,
-        Arc::new(fake_engines()),
+        Arc::new(Engines::fake(&["okay go on"; 64])),
         Metrics::new(),
         None,
         None,

@@ -100,6 +100,26 @@ impl Engines {
         })
     }
 
+    /// Deterministic fakes (fast tests and benchmarks of the call path): an energy VAD, an ASR
+    /// that hears `script` one utterance at a time, tone TTS, a 384-dimension fake embedder (the
+    /// NLU model's size), no LLM.
+    pub fn fake(script: &[&str]) -> Self {
+        let asr: Arc<dyn SpeechToText> = Arc::new(voice::asr::FakeAsr {
+            script: script.iter().map(|s| s.to_string()).collect(),
+        });
+        let new_vad: VadFactory = Arc::new(|| Ok(Box::new(voice::vad::EnergyVad::new(500.0, 300))));
+        Self {
+            new_vad,
+            asr_en: asr.clone(),
+            asr_zh: asr,
+            tts_en: Arc::new(voice::tts::FakeTts),
+            tts_zh: Arc::new(voice::tts::FakeTts),
+            llm: None,
+            embedder: Arc::new(retrieval::FakeEmbedder { dim: 384 }),
+            load_ms: vec![("fake", 0.0)],
+        }
+    }
+
     pub fn asr(&self, language: Language) -> &Arc<dyn SpeechToText> {
         match language {
             Language::English => &self.asr_en,

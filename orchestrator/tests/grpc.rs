@@ -6,7 +6,6 @@
 
 use orchestrator::app::App;
 use orchestrator::auth::{AuthConfig, Role, SecretToken, TokenEntry};
-use orchestrator::engines::VadFactory;
 use orchestrator::grpc::OrchestratorService;
 use orchestrator::metrics::Metrics;
 use orchestrator::proto::orchestrator_client::OrchestratorClient;
@@ -22,9 +21,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
-use voice::asr::FakeAsr;
-use voice::tts::FakeTts;
-use voice::vad::EnergyVad;
 
 const TOKENS: [(Role, &str); 4] = [
     (Role::Operator, "operator-token-0123456789"),
@@ -35,23 +31,6 @@ const TOKENS: [(Role, &str); 4] = [
 
 fn token(role: Role) -> &'static str {
     TOKENS.iter().find(|(r, _)| *r == role).unwrap().1
-}
-
-fn fake_engines(script: &[&str]) -> Engines {
-    let asr = Arc::new(FakeAsr {
-        script: script.iter().map(|s| s.to_string()).collect(),
-    });
-    let new_vad: VadFactory = Arc::new(|| Ok(Box::new(EnergyVad::new(500.0, 300))));
-    Engines {
-        new_vad,
-        asr_en: asr.clone(),
-        asr_zh: asr,
-        tts_en: Arc::new(FakeTts),
-        tts_zh: Arc::new(FakeTts),
-        llm: None,
-        embedder: Arc::new(retrieval::FakeEmbedder { dim: 384 }),
-        load_ms: vec![("fake", 0.0)],
-    }
 }
 
 struct Server {
@@ -82,7 +61,7 @@ async fn start(script: &[&str]) -> Server {
             .collect(),
         ..AuthConfig::default()
     };
-    let engines = Arc::new(fake_engines(script));
+    let engines = Arc::new(Engines::fake(script));
     let app = Arc::new(
         App::build(&config, engines, Metrics::new(), None, None)
             .await
