@@ -458,7 +458,7 @@ impl SimulatedCallee {
                         heard_turn.push(heard);
                         heard_at = line_ms;
                     }
-                    SpeechEvent::Partial { .. } => {}
+                    SpeechEvent::Partial { .. } | SpeechEvent::Speculative { .. } => {}
                 }
             }
             if !heard_turn.is_empty() && bot_started.is_none() && line_ms >= heard_at + 700 {

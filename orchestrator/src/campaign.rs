@@ -46,10 +46,33 @@ pub struct CampaignSpec {
 }
 
 impl CampaignSpec {
-    /// Parses and checks a campaign YAML; errors name the line and key.
+    /// Parses and checks a campaign YAML over the built-in dialer defaults; errors name the
+    /// line and key.
     pub fn parse(yaml: &str) -> Result<Self, CampaignError> {
-        let spec: Self = serde_yaml_ng::from_str(yaml)
-            .map_err(|e| CampaignError::Invalid(format!("campaign YAML: {e}")))?;
+        Self::parse_over(yaml, &DialerConfig::default())
+    }
+
+    /// Parses and checks a campaign YAML whose `dialer:` keys override `defaults` (the
+    /// configuration's `[dialer]` section) one top-level key at a time: a campaign that sets
+    /// `window` replaces the whole default window, and keys it does not set keep the
+    /// call centre's values (e.g. its per-region rules).
+    pub fn parse_over(yaml: &str, defaults: &DialerConfig) -> Result<Self, CampaignError> {
+        let invalid =
+            |e: serde_yaml_ng::Error| CampaignError::Invalid(format!("campaign YAML: {e}"));
+        // Parsed as written first, so a mistake is reported with its line.
+        let mut spec: Self = serde_yaml_ng::from_str(yaml).map_err(invalid)?;
+        let written: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).map_err(invalid)?;
+        if let Some(serde_yaml_ng::Value::Mapping(keys)) = written.get("dialer") {
+            let mut merged = serde_yaml_ng::to_value(defaults).map_err(invalid)?;
+            if let serde_yaml_ng::Value::Mapping(base) = &mut merged {
+                for (k, v) in keys {
+                    base.insert(k.clone(), v.clone());
+                }
+            }
+            spec.dialer = serde_yaml_ng::from_value(merged).map_err(invalid)?;
+        } else {
+            spec.dialer = defaults.clone();
+        }
         if spec.id.trim().is_empty() || spec.id.len() > 64 {
             return Err(CampaignError::Invalid(
                 "campaign YAML: `id` must be 1 to 64 characters".into(),
@@ -295,7 +318,7 @@ impl CampaignRunner {
         yaml: &str,
         customers: &[String],
     ) -> anyhow::Result<CampaignView> {
-        let spec = CampaignSpec::parse(yaml)?;
+        let spec = CampaignSpec::parse_over(yaml, &self.app.config.dialer)?;
         self.dialer
             .open(&spec.id, Some(spec.dialer.clone()), now_ms())
             .await?;

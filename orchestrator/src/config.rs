@@ -22,6 +22,10 @@ pub struct Config {
     pub server: ServerConfig,
     /// Call sessions: timeouts, barge-in, look-ahead, re-prompt and goodbye lines.
     pub session: crate::session::SessionConfig,
+    /// The call centre's dialer defaults (`[dialer]`: calling window, per-region rules, time
+    /// zones, attempts, back-off, caps, hand-off pacing). A campaign YAML's `dialer:` keys
+    /// override them key by key.
+    pub dialer: crate::dialer::DialerConfig,
 }
 
 /// Which campaign script and NLU model the dialogue manager uses, and its settings.
@@ -119,6 +123,40 @@ mod tests {
             assert_eq!(c.llm.threads, 1);
             assert_eq!(c.voice.vad_hangover_ms, 450);
             assert_eq!(c.server.listen, ServerConfig::default().listen);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn dialer_defaults_come_from_the_config_and_a_campaign_overrides_them() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "ringwise.toml",
+                "[dialer]\nmax_attempts = 5\n[dialer.window]\nopen = \"09:00\"\nclose = \"20:00\"\n[dialer.regions.\"杭州\"]\nopen = \"10:00\"\nclose = \"18:00\"\n",
+            )?;
+            let c = Config::load(Some(Path::new("ringwise.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.dialer.max_attempts, 5);
+            let spec = crate::campaign::CampaignSpec::parse_over(
+                "id: c1\nname: C1\ndialer:\n  max_attempts: 2\n",
+                &c.dialer,
+            )
+            .map_err(|e| e.to_string())?;
+            // The campaign's key wins; the rest is the call centre's.
+            assert_eq!(spec.dialer.max_attempts, 2);
+            assert_eq!(spec.dialer.window, c.dialer.window);
+            assert!(spec.dialer.regions.contains_key("杭州"));
+            let plain = crate::campaign::CampaignSpec::parse_over("id: c2\nname: C2\n", &c.dialer)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(plain.dialer, c.dialer);
+            // A mistake in the campaign still names its line.
+            let bad = crate::campaign::CampaignSpec::parse_over(
+                "id: c3\nname: C3\ndialer:\n  max_attempts: many\n",
+                &c.dialer,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(bad.contains("line 4"), "{bad}");
             Ok(())
         });
     }

@@ -297,7 +297,7 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
         .with_context(|| format!("creating {}", options.out_dir.display()))?;
     let spec_text = std::fs::read_to_string(&options.campaign)
         .with_context(|| format!("reading the campaign {}", options.campaign.display()))?;
-    let mut spec = CampaignSpec::parse(&spec_text)?;
+    let mut spec = CampaignSpec::parse_over(&spec_text, &config.dialer)?;
     spec.dialer.max_lines = options.lines.max(1);
 
     // 1. Engines: the bot's, then the callees' (the LLM only when phrasing may be on).

@@ -447,6 +447,8 @@ impl Orchestrator for OrchestratorService {
                 let send = |events: Vec<SpeechEvent>| {
                     events.into_iter().all(|e| {
                         let event = match e {
+                            // Transcription reports what was said, not guesses at turn ends.
+                            SpeechEvent::Speculative { .. } => return true,
                             SpeechEvent::Started { at_ms } => {
                                 Event::SpeechStarted(proto::SpeechStarted { at_ms })
                             }

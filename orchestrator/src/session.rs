@@ -54,6 +54,11 @@ pub struct SessionConfig {
     pub lookahead_ms: u64,
     /// Caller speech over the bot stops the bot.
     pub barge_in: bool,
+    /// Start the dialogue turn on the recognizer's speculative final at the caller's pause,
+    /// before the VAD's hang-over confirms the end, and synthesize the reply meanwhile; the
+    /// reply goes out when the final confirms the text and is dropped if the caller goes on or
+    /// the final differs. Hand-off replies wait for the final (they call an agent).
+    pub speculative_turns: bool,
     /// Caller frames queued for the listener before the session stops reading the line.
     pub listener_queue_frames: usize,
     /// Bot frames synthesized ahead into the per-call queue.
@@ -81,6 +86,7 @@ impl Default for SessionConfig {
             max_call_ms: 300_000,
             lookahead_ms: 60,
             barge_in: true,
+            speculative_turns: true,
             listener_queue_frames: 250,
             tts_queue_frames: 25,
             handoff_wait_ms: 2000,
@@ -346,11 +352,22 @@ struct Thinking {
     handle: JoinHandle<(ConversationState, Result<BotReply, DialogError>)>,
     cancel: CancellationToken,
     before: ConversationState,
+    /// Started on a speculative transcript the final has not confirmed yet.
+    speculative: bool,
     caller_text: String,
     caller_start_ms: u64,
     caller_end_ms: u64,
     ended_wall: Instant,
     asr_final_ms: f64,
+}
+
+/// A reply worked out on a speculative transcript, waiting for the final to confirm it, with
+/// its speech being synthesized meanwhile (held back from the line).
+struct Held {
+    thinking: Thinking,
+    state: ConversationState,
+    reply: Result<BotReply, DialogError>,
+    speech: Option<Speaking>,
 }
 
 /// One call.
@@ -368,6 +385,7 @@ pub struct CallSession {
     state: Option<ConversationState>,
     speaking: Option<Speaking>,
     thinking: Option<Thinking>,
+    held: Option<Held>,
     caller_in_speech: bool,
     last_activity_ms: u64,
     reprompts: u32,
@@ -414,6 +432,7 @@ impl CallSession {
             state: None,
             speaking: None,
             thinking: None,
+            held: None,
             caller_in_speech: false,
             last_activity_ms: 0,
             reprompts: 0,
@@ -447,9 +466,8 @@ impl CallSession {
         if let Some(s) = session.speaking.take() {
             s.cancel.cancel();
         }
-        if let Some(t) = session.thinking.take() {
-            t.cancel.cancel();
-        }
+        // A turn still being worked out never happened: the state goes back to before it.
+        session.drop_ahead("call_ended");
         let (recording, recording_ms) = match session.recorder.take() {
             Some(recorder) => match tokio::task::spawn_blocking(move || recorder.finish()).await {
                 Ok(Ok(info)) => (Some(info.path), info.duration.as_millis() as u64),
@@ -592,7 +610,11 @@ impl CallSession {
                     if self.thinking.is_some() => {
                     let thinking = self.thinking.take().expect("guarded");
                     let (state, reply) = result.map_err(|e| SessionError::Engine(format!("dialogue task failed: {e}")))?;
-                    self.on_reply(line, thinking, state, reply).await?;
+                    if thinking.speculative {
+                        self.hold(thinking, state, reply);
+                    } else {
+                        self.on_reply(line, thinking, state, reply, None).await?;
+                    }
                 }
                 frame = async { self.speaking.as_mut().expect("guarded").frames.recv().await }, if can_send => {
                     match frame {
@@ -623,7 +645,7 @@ impl CallSession {
     /// The call is over once its closing words are out: an outcome reached, or a close for no
     /// input / the maximum length.
     fn done_when_quiet(&self) -> Option<(String, String)> {
-        if self.speaking.is_some() || self.thinking.is_some() {
+        if self.speaking.is_some() || self.thinking.is_some() || self.held.is_some() {
             return None;
         }
         if let Some(c) = &self.closing {
@@ -670,6 +692,7 @@ impl CallSession {
         }
         let idle = self.speaking.is_none()
             && self.thinking.is_none()
+            && self.held.is_none()
             && !self.caller_in_speech
             && self.line_ms.saturating_sub(self.last_activity_ms) >= cfg.no_input_ms;
         if !idle {
@@ -726,15 +749,27 @@ impl CallSession {
                     }
                 }
                 // The caller goes on: a turn started on what they said so far is dropped.
-                if let Some(t) = self.thinking.take() {
-                    t.cancel.cancel();
-                    t.handle.abort();
-                    self.state = Some(t.before);
-                    self.log(
-                        "turn_dropped",
-                        serde_json::json!({ "caller_text": t.caller_text }),
-                    );
+                self.drop_ahead("caller_went_on");
+            }
+            SpeechEvent::Speculative {
+                start_ms,
+                transcript,
+            } => {
+                let text = transcript.text.trim().to_string();
+                let confirmed_in_flight = self.thinking.as_ref().is_some_and(|t| !t.speculative);
+                if !self.ctx.config.speculative_turns
+                    || text.is_empty()
+                    || self.closing.is_some()
+                    || confirmed_in_flight
+                    // An answering machine is recognized on the final.
+                    || (self.turns.is_empty() && self.is_voicemail(&text))
+                    || self.ahead_text() == Some(text.as_str())
+                {
+                    return Ok(());
                 }
+                self.drop_ahead("newer_speculation");
+                let paused_wall = self.arrival(at_ms).unwrap_or(wall);
+                self.start_turn(text, start_ms, at_ms, paused_wall, 0.0, true);
             }
             SpeechEvent::Partial { transcript, .. } => {
                 line.send(CallEvent::Partial {
@@ -766,9 +801,11 @@ impl CallSession {
                 .await?;
                 let text = transcript.text.trim().to_string();
                 if text.is_empty() || self.closing.is_some() {
+                    self.drop_ahead("final_empty");
                     return Ok(());
                 }
                 if self.turns.is_empty() && self.is_voicemail(&text) {
+                    self.drop_ahead("voicemail");
                     self.log("voicemail", serde_json::json!({ "heard": text }));
                     self.stop_speaking();
                     self.closing = Some(("voicemail".into(), "voicemail".into()));
@@ -778,7 +815,27 @@ impl CallSession {
                     .metrics
                     .observe_stage("vad_endpoint", at_ms.saturating_sub(end_ms) as f64);
                 self.ctx.metrics.observe_stage("asr_final", asr_final_ms);
-                self.start_turn(text, start_ms, end_ms, ended_wall, asr_final_ms);
+                // The final confirms a turn started at the pause, or replaces it.
+                let confirm = |t: &mut Thinking| {
+                    t.speculative = false;
+                    t.caller_start_ms = start_ms;
+                    t.caller_end_ms = end_ms;
+                    t.ended_wall = ended_wall;
+                    t.asr_final_ms = asr_final_ms;
+                };
+                if self.ahead_text().is_some_and(|t| same_words(t, &text)) {
+                    self.log("speculation_confirmed", serde_json::json!({ "text": text }));
+                    if let Some(t) = self.thinking.as_mut() {
+                        confirm(t);
+                    } else if let Some(mut held) = self.held.take() {
+                        confirm(&mut held.thinking);
+                        self.on_reply(line, held.thinking, held.state, held.reply, held.speech)
+                            .await?;
+                    }
+                } else {
+                    self.drop_ahead("final_differs");
+                    self.start_turn(text, start_ms, end_ms, ended_wall, asr_final_ms, false);
+                }
             }
         }
         Ok(())
@@ -793,6 +850,67 @@ impl CallSession {
             .any(|c| lower.contains(c.as_str()))
     }
 
+    /// The caller text of the turn worked out ahead of the final (in flight or held), if any.
+    fn ahead_text(&self) -> Option<&str> {
+        match (&self.thinking, &self.held) {
+            (Some(t), _) if t.speculative => Some(&t.caller_text),
+            (_, Some(h)) => Some(&h.thinking.caller_text),
+            _ => None,
+        }
+    }
+
+    /// Drops a turn in flight (speculative or not) and a held reply, restoring the dialogue
+    /// state from before them.
+    fn drop_ahead(&mut self, why: &str) {
+        let mut dropped = Vec::new();
+        if let Some(t) = self.thinking.take() {
+            t.cancel.cancel();
+            t.handle.abort();
+            self.state = Some(t.before);
+            dropped.push(t.caller_text);
+        }
+        if let Some(h) = self.held.take() {
+            if let Some(s) = h.speech {
+                s.cancel.cancel();
+            }
+            self.state = Some(h.thinking.before);
+            dropped.push(h.thinking.caller_text);
+        }
+        for caller_text in dropped {
+            self.log(
+                "turn_dropped",
+                serde_json::json!({ "caller_text": caller_text, "why": why }),
+            );
+        }
+    }
+
+    /// Keeps a speculative turn's reply until the final confirms it, synthesizing its speech
+    /// meanwhile. Hand-offs and errors are not acted on before the final.
+    fn hold(
+        &mut self,
+        thinking: Thinking,
+        state: ConversationState,
+        reply: Result<BotReply, DialogError>,
+    ) {
+        let speech = match &reply {
+            Ok(r)
+                if !r
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, DialogEvent::HandOff { .. })) =>
+            {
+                Some(self.synthesize(r.sentences.join(" "), SpeechKind::Reply))
+            }
+            _ => None,
+        };
+        self.held = Some(Held {
+            thinking,
+            state,
+            reply,
+            speech,
+        });
+    }
+
     fn start_turn(
         &mut self,
         text: String,
@@ -800,6 +918,7 @@ impl CallSession {
         caller_end_ms: u64,
         ended_wall: Instant,
         asr_final_ms: f64,
+        speculative: bool,
     ) {
         let Some(state) = self.state.take() else {
             return;
@@ -823,6 +942,7 @@ impl CallSession {
             handle,
             cancel,
             before,
+            speculative,
             caller_text: text,
             caller_start_ms,
             caller_end_ms,
@@ -837,7 +957,13 @@ impl CallSession {
         thinking: Thinking,
         state: ConversationState,
         reply: Result<BotReply, DialogError>,
+        speech: Option<Speaking>,
     ) -> Result<(), SessionError> {
+        if reply.is_err() {
+            if let Some(s) = &speech {
+                s.cancel.cancel();
+            }
+        }
         let reply = match reply {
             Ok(r) => r,
             Err(DialogError::CallFinished) => {
@@ -921,13 +1047,23 @@ impl CallSession {
         })
         .await?;
         let turn = self.turns.len() - 1;
+        let answers = Some((thinking.caller_end_ms, thinking.ended_wall));
         self.stop_speaking();
-        self.speak(
-            text,
-            SpeechKind::Reply,
-            Some(turn),
-            Some((thinking.caller_end_ms, thinking.ended_wall)),
-        );
+        match speech {
+            // Synthesized while the final was awaited: it goes out now.
+            Some(mut s) if self.closing.is_none() => {
+                s.turn = Some(turn);
+                s.answers = answers;
+                s.text_ready = Instant::now();
+                self.start_speaking(s);
+            }
+            other => {
+                if let Some(s) = other {
+                    s.cancel.cancel();
+                }
+                self.speak(text, SpeechKind::Reply, Some(turn), answers);
+            }
+        }
         Ok(())
     }
 
@@ -1040,7 +1176,7 @@ impl CallSession {
         }
     }
 
-    /// Starts synthesizing `text` on the blocking pool into a bounded frame queue.
+    /// Starts synthesizing `text` and makes it the bot's current utterance.
     fn speak(
         &mut self,
         text: String,
@@ -1048,6 +1184,21 @@ impl CallSession {
         turn: Option<usize>,
         answers: Option<(u64, Instant)>,
     ) {
+        let mut s = self.synthesize(text, kind);
+        s.turn = turn;
+        s.answers = answers;
+        self.start_speaking(s);
+    }
+
+    fn start_speaking(&mut self, s: Speaking) {
+        if self.bot_ms < self.line_ms {
+            self.bot_ms = self.line_ms;
+        }
+        self.speaking = Some(s);
+    }
+
+    /// Starts synthesizing `text` on the blocking pool into a bounded frame queue.
+    fn synthesize(&self, text: String, kind: SpeechKind) -> Speaking {
         let cancel = CancellationToken::new();
         let (tx, rx) = mpsc::channel(self.ctx.config.tts_queue_frames.max(2));
         let tts = self.ctx.engines.tts(self.language).clone();
@@ -1084,20 +1235,17 @@ impl CallSession {
             }
             Ok(())
         });
-        if self.bot_ms < self.line_ms {
-            self.bot_ms = self.line_ms;
-        }
-        self.speaking = Some(Speaking {
+        Speaking {
             kind,
             cancel,
             frames: rx,
-            turn,
-            answers,
+            turn: None,
+            answers: None,
             text_ready: Instant::now(),
             first_frame: None,
             sent_ms: 0,
             synth,
-        });
+        }
     }
 
     async fn send_bot_frame(
@@ -1158,6 +1306,18 @@ impl CallSession {
             Err(e) => Err(SessionError::Engine(format!("speech synthesis task: {e}"))),
         }
     }
+}
+
+/// The same words, whatever the case, spacing and punctuation: a speculative transcript and
+/// the final of the same decode differ at most in those.
+fn same_words(a: &str, b: &str) -> bool {
+    let words = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    words(a) == words(b)
 }
 
 /// A call id safe as a file name.

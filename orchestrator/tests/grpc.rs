@@ -339,9 +339,14 @@ struct Seen {
 }
 
 /// Plays a scripted caller: after each bot utterance ends (no bot audio for 200 ms of line
-/// time), says the next utterance; with `barge_after_ms`, starts the next utterance that long
+/// time), says the next utterance (the audio `utterance`); with `barge_after_ms`, starts the next utterance that long
 /// into the bot's second reply instead. One caller frame per tick of the line clock.
-async fn scripted_call(s: &Server, utterances: usize, barge_after_ms: Option<u64>) -> Seen {
+async fn scripted_call(
+    s: &Server,
+    utterances: usize,
+    barge_after_ms: Option<u64>,
+    utterance: &[i16],
+) -> Seen {
     let mut client = OrchestratorClient::new(s.channel.clone());
     let id = an_english_customer(&s.app).await;
     let (tx, rx) = mpsc::channel(8);
@@ -402,8 +407,7 @@ async fn scripted_call(s: &Server, utterances: usize, barge_after_ms: Option<u64
         let barge_due = matches!((barge_after_ms, in_reply_since), (Some(after), Some(since))
             if bot_replies == 2 && line_ms >= since + after);
         if speech.is_empty() && said < utterances && (bot_quiet || barge_due) {
-            speech = tone(800);
-            speech.extend(vec![0i16; 16 * 100]);
+            speech = utterance.to_vec();
             said += 1;
             in_reply_since = None;
         }
@@ -430,7 +434,7 @@ async fn a_whole_call_over_the_call_stream_is_stored() {
         "alright sign me up",
     ])
     .await;
-    let seen = scripted_call(&s, 3, None).await;
+    let seen = scripted_call(&s, 3, None, &said(&[800])).await;
     assert!(!seen.audio_at.is_empty(), "{seen:?}");
     assert_eq!(seen.finals.len(), 3, "{seen:?}");
     assert_eq!(seen.turns.len(), 3, "{seen:?}");
@@ -453,6 +457,18 @@ async fn a_whole_call_over_the_call_stream_is_stored() {
         .unwrap();
     assert_eq!(facts.metrics.len(), 3);
     assert!(facts.metrics.iter().all(|m| m.v2v_line_ms.is_some()));
+    // Each turn started on the speculative final at the caller's pause and the final confirmed
+    // it: no turn was dropped, and the reply was ready when the hang-over ended.
+    let kinds: Vec<&str> = facts.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == "speculation_confirmed")
+            .count(),
+        3,
+        "{kinds:?}"
+    );
+    assert!(!kinds.contains(&"turn_dropped"), "{kinds:?}");
     let rec = s
         .app
         .store
@@ -467,11 +483,77 @@ async fn a_whole_call_over_the_call_stream_is_stored() {
     s.shutdown.cancel();
 }
 
+/// Speech bursts of the given lengths (ms) with 100 ms pauses between them (shorter than the
+/// VAD's hang-over: one utterance) and after the last.
+fn said(bursts_ms: &[usize]) -> Vec<i16> {
+    let mut pcm = Vec::new();
+    for &ms in bursts_ms {
+        pcm.extend(tone(ms));
+        pcm.extend(vec![0i16; 16 * 100]);
+    }
+    pcm
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_speculative_turn_is_dropped_when_the_caller_goes_on() {
+    // The caller pauses after "okay go on" and goes on: the turn started on the speculation at
+    // that pause is dropped, and the bot answers the price objection, once.
+    let s = start(&[
+        "okay go on | but that's too expensive for me",
+        "alright sign me up",
+    ])
+    .await;
+    let seen = scripted_call(&s, 2, None, &said(&[800, 800])).await;
+    assert_eq!(
+        seen.turns.first().map(String::as_str),
+        Some("discount_offer"),
+        "{seen:?}"
+    );
+    let facts = s
+        .app
+        .store
+        .call_facts(&seen.call_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let dropped: Vec<&str> = facts
+        .events
+        .iter()
+        .filter(|e| e.kind == "turn_dropped")
+        .map(|e| e.detail.as_str())
+        .collect();
+    // The second pause's speculation (the whole sentence) replaced the first; the final then
+    // confirmed it.
+    assert_eq!(
+        dropped,
+        vec![r#"{"caller_text":"okay go on","why":"newer_speculation"}"#],
+    );
+    assert!(facts
+        .events
+        .iter()
+        .any(|e| e.kind == "speculation_confirmed" && e.detail.contains("too expensive")));
+    // The dropped reply never reached the line: the caller's first final is followed by one
+    // reply, and no bot audio came between the greeting and that final.
+    let (first_final_at, _) = seen.finals[0].clone();
+    let greeting_end = seen
+        .audio_at
+        .iter()
+        .copied()
+        .filter(|&t| t < first_final_at)
+        .max();
+    let caller_start = first_final_at.saturating_sub(1700 + 300);
+    assert!(
+        greeting_end.is_none_or(|t| t < caller_start + 100),
+        "bot audio at {greeting_end:?} while the caller spoke (final at {first_final_at})"
+    );
+    s.shutdown.cancel();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn barge_in_stops_the_bot_within_the_bound() {
     // The second reply (the pitch) is long; the caller talks over it 600 ms in.
     let s = start(&["okay go on", "how much is it", "alright sign me up"]).await;
-    let seen = scripted_call(&s, 3, Some(600)).await;
+    let seen = scripted_call(&s, 3, Some(600), &said(&[800])).await;
     assert!(!seen.clears.is_empty(), "no barge-in: {seen:?}");
     let clear = seen.clears[0];
     // The last bot frame sent before the clear ends at most 150 ms after it.

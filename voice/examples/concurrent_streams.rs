@@ -193,7 +193,7 @@ fn run_stream(asr: &WhisperAsr, config: &VoiceConfig, pcm: &[i16]) -> Result<Str
                         .finals_ms
                         .push(arrives.elapsed().as_secs_f64() * 1000.0);
                 }
-                SpeechEvent::Started { .. } => {}
+                SpeechEvent::Started { .. } | SpeechEvent::Speculative { .. } => {}
             }
         }
     }

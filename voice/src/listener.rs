@@ -24,6 +24,13 @@ pub enum SpeechEvent {
         start_ms: u64,
         transcript: Transcript,
     },
+    /// The caller paused and the recognizer has decoded everything up to the pause: the final
+    /// this utterance will have if the pause is its end (not yet confirmed by the VAD's
+    /// hang-over). A dialogue may start on it and drop it if the final differs.
+    Speculative {
+        start_ms: u64,
+        transcript: Transcript,
+    },
     /// The utterance ended; its final text.
     Final {
         start_ms: u64,
@@ -83,6 +90,14 @@ impl Listener {
             self.keep(chunk_start, pcm);
         }
         self.handle(vad_events, &mut out)?;
+        if self.in_speech {
+            if let Some(transcript) = self.asr.take_speculative() {
+                out.push(SpeechEvent::Speculative {
+                    start_ms: self.start_ms,
+                    transcript,
+                });
+            }
+        }
         Ok(out)
     }
 
@@ -205,12 +220,24 @@ mod tests {
             .filter_map(|e| match e {
                 SpeechEvent::Started { at_ms } => Some(format!("start@{at_ms}")),
                 SpeechEvent::Final { transcript, .. } => Some(format!("final:{}", transcript.text)),
+                SpeechEvent::Speculative { transcript, .. } => {
+                    Some(format!("pause:{}", transcript.text))
+                }
                 SpeechEvent::Partial { .. } => None,
             })
             .collect();
+        // At each pause the recognizer's guess at the final comes first, then the VAD's
+        // hang-over confirms the end and the final follows.
         assert_eq!(
             kinds,
-            vec!["start@500", "final:first", "start@2100", "final:second"]
+            vec![
+                "start@500",
+                "pause:first",
+                "final:first",
+                "start@2100",
+                "pause:second",
+                "final:second"
+            ]
         );
     }
 

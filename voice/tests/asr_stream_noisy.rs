@@ -110,7 +110,7 @@ fn listen(stream: Box<dyn AsrStream>, pcm: &[i16]) -> Result<Heard> {
         match event {
             SpeechEvent::Partial { transcript, .. } => heard.partials.push(transcript.text),
             SpeechEvent::Final { transcript, .. } => heard.finals.push(transcript.text),
-            SpeechEvent::Started { .. } => {}
+            SpeechEvent::Started { .. } | SpeechEvent::Speculative { .. } => {}
         }
     }
     Ok(heard)

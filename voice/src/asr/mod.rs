@@ -59,10 +59,19 @@ pub trait AsrStream: Send {
         let _ = speech_end;
         self.finish()
     }
+    /// The full hypothesis of everything heard up to the last [`Self::speculate`], once a decode
+    /// covering it is done (taken once): the final the utterance will have if the pause turns
+    /// out to be its end. A caller may start answering it and drop the answer if the final
+    /// differs. Streams that do not speculate return `None`.
+    fn take_speculative(&mut self) -> Option<Transcript> {
+        None
+    }
 }
 
 /// Deterministic fake: "hears" a fixed script, one entry per utterance, and reports a partial
-/// (the first half of the words) once at least 0.5 s of audio has been pushed.
+/// (the first half of the words) once at least 0.5 s of audio has been pushed. An entry may
+/// mark the caller's pauses with `|`: the speculation at the n-th pause is what was said before
+/// the n-th mark, and the final is the whole entry without the marks.
 #[derive(Debug, Clone, Default)]
 pub struct FakeAsr {
     pub script: Vec<String>,
@@ -75,6 +84,8 @@ impl SpeechToText for FakeAsr {
             next: 0,
             samples: 0,
             partial_sent: false,
+            speculative: None,
+            pauses: 0,
         }))
     }
 }
@@ -84,11 +95,27 @@ struct FakeAsrStream {
     next: usize,
     samples: usize,
     partial_sent: bool,
+    speculative: Option<Transcript>,
+    /// Pauses speculated on in this utterance.
+    pauses: usize,
 }
 
 impl FakeAsrStream {
-    fn current(&self) -> &str {
-        self.script.get(self.next).map(String::as_str).unwrap_or("")
+    /// The current entry's parts between pause marks.
+    fn parts(&self) -> Vec<&str> {
+        self.script
+            .get(self.next)
+            .map(|e| {
+                e.split('|')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn current(&self) -> String {
+        self.parts().join(" ")
     }
 }
 
@@ -97,7 +124,8 @@ impl AsrStream for FakeAsrStream {
         self.samples += pcm.len();
         if !self.partial_sent && self.samples >= 8000 {
             self.partial_sent = true;
-            let words: Vec<&str> = self.current().split_whitespace().collect();
+            let current = self.current();
+            let words: Vec<&str> = current.split_whitespace().collect();
             let text = words[..words.len() / 2].join(" ");
             return Ok(Some(Transcript {
                 text,
@@ -109,17 +137,38 @@ impl AsrStream for FakeAsrStream {
         Ok(None)
     }
 
+    /// The fake's speculation is its next final: what it will hear is scripted.
+    fn speculate(&mut self) -> Result<(), VoiceError> {
+        if self.samples > 0 {
+            self.pauses += 1;
+            let parts = self.parts();
+            self.speculative = Some(Transcript {
+                text: parts[..self.pauses.min(parts.len())].join(" "),
+                is_final: false,
+                avg_logprob: -0.1,
+                no_speech_prob: 0.0,
+            });
+        }
+        Ok(())
+    }
+
+    fn take_speculative(&mut self) -> Option<Transcript> {
+        self.speculative.take()
+    }
+
     fn finish(&mut self) -> Result<Transcript, VoiceError> {
         let text = if self.samples == 0 {
             String::new()
         } else {
-            self.current().to_string()
+            self.current()
         };
         if self.samples > 0 {
             self.next += 1;
         }
         self.samples = 0;
         self.partial_sent = false;
+        self.speculative = None;
+        self.pauses = 0;
         Ok(Transcript {
             text,
             is_final: true,

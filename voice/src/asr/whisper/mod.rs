@@ -368,6 +368,8 @@ impl WhisperAsr {
             last_stats: DecodeStats::default(),
             pending: None,
             heard: None,
+            speculation: None,
+            speculative: None,
         })
     }
 }
@@ -780,6 +782,10 @@ pub struct WhisperStream {
     /// The open window's latest finished decode and the samples it covered; its text tokens
     /// are the next decode's draft.
     heard: Option<(DecodedWindow, usize)>,
+    /// Samples of the open window at the last pause, until a decode covering them is done.
+    speculation: Option<usize>,
+    /// That decode's full hypothesis, for [`AsrStream::take_speculative`].
+    speculative: Option<Transcript>,
 }
 
 impl std::fmt::Debug for WhisperStream {
@@ -861,6 +867,7 @@ impl WhisperStream {
         let mut windows = self.done_windows.clone();
         windows.push(window.clone());
         self.heard = Some((decoded, covered));
+        self.check_speculation();
         let mut t = merge(&windows, self.options.language, false);
         let units = units(&t.text, self.options.language);
         let agreed = common_prefix(&self.last_units, &units);
@@ -918,7 +925,29 @@ impl WhisperStream {
         self.decode_open_window(end.saturating_add(FINAL_TAIL_SAMPLES))
     }
 
+    /// Fulfils a pending speculation from the latest decode when it covers the pause and is not
+    /// suspect (a suspect one is decoded afresh as the final, so it would not be the final).
+    fn check_speculation(&mut self) {
+        let Some(need) = self.speculation else {
+            return;
+        };
+        let Some(((window, _), covered)) = self.heard.as_ref() else {
+            return;
+        };
+        if *covered < need || window.suspect {
+            return;
+        }
+        let mut windows = self.done_windows.clone();
+        windows.push(window.clone());
+        let mut t = merge(&windows, self.options.language, true);
+        t.is_final = false;
+        self.speculation = None;
+        self.speculative = Some(t);
+    }
+
     fn reset(&mut self) {
+        self.speculation = None;
+        self.speculative = None;
         self.buffer.clear();
         self.decoded_len = 0;
         self.done_windows.clear();
@@ -976,6 +1005,7 @@ impl AsrStream for WhisperStream {
                 self.buffer.clear();
                 self.decoded_len = 0;
                 self.heard = None;
+                self.speculation = None;
                 // A partial of the window just closed would be stale.
                 out = None;
             }
@@ -990,6 +1020,9 @@ impl AsrStream for WhisperStream {
 
     fn speculate(&mut self) -> Result<(), VoiceError> {
         let len = self.buffer.len();
+        self.speculation = Some(len);
+        self.speculative = None;
+        self.check_speculation();
         let covered = |c: usize| c >= len;
         if len < MIN_SAMPLES
             || self.pending.as_ref().is_some_and(|f| covered(f.covered))
@@ -1003,6 +1036,10 @@ impl AsrStream for WhisperStream {
 
     fn finish(&mut self) -> Result<Transcript, VoiceError> {
         self.finish_at(usize::MAX)
+    }
+
+    fn take_speculative(&mut self) -> Option<Transcript> {
+        self.speculative.take()
     }
 
     fn finish_at(&mut self, speech_end: usize) -> Result<Transcript, VoiceError> {
