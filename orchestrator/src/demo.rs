@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::auth::{AuthConfig, Role, SecretToken, TokenEntry};
 use crate::callee::{CalleeEngines, PersonaLines, PitchedVoice};
 use crate::campaign::{CampaignRunner, CampaignSpec, DialerHooks};
-use crate::dialer::{BaselineScorer, CampaignDialer};
+use crate::dialer::{CampaignDialer, ModelScorer};
 use crate::grpc::{self, OrchestratorService};
 use crate::metrics::Metrics;
 use crate::session::now_ms;
@@ -375,7 +375,7 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
     let dialer = Arc::new(CampaignDialer::new(
         app.store.clone(),
         spec.dialer.clone(),
-        Arc::new(BaselineScorer),
+        ModelScorer::active_or_baseline(&app.store).await,
     )?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);

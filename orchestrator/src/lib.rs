@@ -12,6 +12,7 @@ pub mod ears;
 pub mod edge;
 pub mod engines;
 pub mod grpc;
+pub mod learn;
 pub mod metrics;
 pub mod records;
 pub mod session;

@@ -92,6 +92,66 @@ enum Command {
         #[arg(long, default_value = "out/speak.wav")]
         out: PathBuf,
     },
+    /// Train propensity models on a labelled CSV (an id column, a 0/1 or yes/no label column,
+    /// every other column numeric): logistic regression and gradient-boosted trees on a seeded
+    /// stratified split, calibrated, judged on held-out rows; the best is saved to --out.
+    Train {
+        #[arg(long)]
+        csv: PathBuf,
+        /// The id column.
+        #[arg(long, default_value = "customer_id")]
+        id: String,
+        /// The label column (1/0, yes/no, true/false).
+        #[arg(long)]
+        label: String,
+        /// Folder for the model (model.json, features.json, meta.json, metrics.json, sha256).
+        #[arg(long)]
+        out: PathBuf,
+        /// `logistic`, `gbm` or `both` (the better on held-out AUC is saved to --out).
+        #[arg(long, default_value = "both")]
+        model: String,
+        #[arg(long, default_value_t = 2000)]
+        seed: u64,
+        /// Record the model in the store and make it active if it beats the active version on
+        /// this run's held-out rows (the dialer scores with the active version).
+        #[arg(long)]
+        register: bool,
+        /// Also write the split's train.csv (fit + calibration rows) and test.csv here.
+        #[arg(long)]
+        export_split: Option<PathBuf>,
+    },
+    /// Score a CSV with a saved propensity model: writes `id,probability` per row.
+    Score {
+        /// The model folder written by `ringwise train`.
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        csv: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// The id column (default: the one the model was trained with).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// K-Means segments of the store's customer profiles with readable names, and each
+    /// segment's best hours and weekdays to call from the call history.
+    Segments {
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Smallest and largest k tried (chosen by silhouette).
+        #[arg(long, default_value_t = 3)]
+        k_min: usize,
+        #[arg(long, default_value_t = 6)]
+        k_max: usize,
+        /// Time zone for calls whose customer has no dialer time zone.
+        #[arg(long, default_value = "UTC")]
+        zone: String,
+        /// Store each customer's segment name in the profile (the dialer reports by it).
+        #[arg(long)]
+        write: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the effective configuration as TOML-like JSON.
     Config,
 }
@@ -110,7 +170,7 @@ async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,ort=warn,llama_cpp_2=warn".into()),
+                .unwrap_or_else(|_| "info,ort=warn,llama_cpp_2=warn,perpetual=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -214,6 +274,52 @@ async fn run() -> anyhow::Result<()> {
                 path.display(),
                 audio.duration_ms()
             ))?;
+        }
+        Command::Train {
+            csv,
+            id,
+            label,
+            out: dir,
+            model,
+            seed,
+            register,
+            export_split,
+        } => {
+            let args = orchestrator::learn::TrainArgs {
+                csv,
+                id,
+                label,
+                out: dir,
+                model,
+                seed,
+                register,
+                export_split,
+            };
+            out(&orchestrator::learn::train(&config, args).await?)?;
+        }
+        Command::Score {
+            model,
+            csv,
+            out: path,
+            id,
+        } => out(&orchestrator::learn::score(&model, &csv, &path, id.as_deref()).await?)?,
+        Command::Segments {
+            seed,
+            k_min,
+            k_max,
+            zone,
+            write,
+            json,
+        } => {
+            let args = orchestrator::learn::SegmentArgs {
+                seed,
+                k_min,
+                k_max,
+                zone,
+                write,
+                json,
+            };
+            out(&orchestrator::learn::segments(&config, args).await?)?;
         }
         Command::Config => out(&serde_json::to_string_pretty(&config)?)?,
     }

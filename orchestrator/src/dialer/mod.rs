@@ -23,7 +23,7 @@ pub mod window;
 pub use config::{DialerConfig, WindowRule};
 pub use outcome::{queue_update, CallOutcome};
 pub use pacing::{call_fits, handoff_blocked_chance, AgentLease, HandOffDesk, PacingStats};
-pub use score::{BaselineScorer, Scorer};
+pub use score::{BaselineScorer, ModelScorer, Scorer};
 pub use window::{callback_at_ms, local_day_bounds, CallingWindows};
 
 use retrieval::store::{

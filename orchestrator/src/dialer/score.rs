@@ -1,7 +1,10 @@
-//! Who is worth calling first: the [`Scorer`] trait and its documented baseline, used until the
-//! QA wave's propensity model takes its place, plus the segment a customer is reported under.
+//! Who is worth calling first: the [`Scorer`] trait, its documented baseline, and
+//! [`ModelScorer`], the active trained propensity model (qa) when there is one; plus the segment
+//! a customer is reported under.
 
-use retrieval::CustomerProfile;
+use qa::propensity::{profile, PropensityModel};
+use retrieval::{CustomerProfile, SqlStore};
+use std::sync::Arc;
 
 /// Profile price sensitivity at or above which a customer without a stored segment counts as
 /// `price_sensitive`: the dialogue policy's default `price_sensitive_from`, so the dialer
@@ -73,6 +76,73 @@ impl Scorer for BaselineScorer {
     }
 }
 
+/// The active propensity model of the store (`model_versions`, name `propensity`) as the
+/// dialer's score: the calibrated probability of a purchase, from the profile features of
+/// [`qa::propensity::profile`] (age, income band, children in school, recent purchases, days
+/// since the last contact, price sensitivity, calls so far, Mandarin or not; a missing field
+/// stays missing and the model treats it as it learned to). Only a model trained on those
+/// columns can score profiles; [`ModelScorer::active_or_baseline`] keeps the baseline otherwise.
+#[derive(Debug)]
+pub struct ModelScorer {
+    name: String,
+    model: PropensityModel,
+}
+
+impl ModelScorer {
+    /// Wraps `model` (registered as `version`), or says which of its features no profile has.
+    pub fn new(version: &str, model: PropensityModel) -> Result<Self, String> {
+        let unknown: Vec<&str> = model
+            .features()
+            .iter()
+            .filter(|f| !profile::PROFILE_FEATURES.contains(&f.as_str()))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!(
+                "propensity model {version} needs features no profile has: {}",
+                unknown.join(", ")
+            ));
+        }
+        Ok(ModelScorer {
+            name: format!("propensity-{version}"),
+            model,
+        })
+    }
+
+    /// The store's active propensity model when it can score profiles, else [`BaselineScorer`]
+    /// (the reason is logged).
+    pub async fn active_or_baseline(store: &SqlStore) -> Arc<dyn Scorer> {
+        match qa::propensity::active_model(store).await {
+            Ok(Some((version, model))) => match ModelScorer::new(&version.version, model) {
+                Ok(s) => {
+                    tracing::info!(scorer = s.name(), "dialer scores with the active model");
+                    return Arc::new(s);
+                }
+                Err(why) => tracing::warn!("{why}; the dialer keeps the baseline score"),
+            },
+            Ok(None) => tracing::info!("no active propensity model; baseline score"),
+            Err(e) => tracing::warn!("active propensity model unusable ({e}); baseline score"),
+        }
+        Arc::new(BaselineScorer)
+    }
+}
+
+impl Scorer for ModelScorer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn score(&self, p: &CustomerProfile, now_ms: i64) -> f64 {
+        let row: Vec<f64> = self
+            .model
+            .features()
+            .iter()
+            .map(|f| profile::feature(p, f, now_ms).unwrap_or(f64::NAN))
+            .collect();
+        self.model.score_row(&row)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +174,48 @@ mod tests {
         assert_eq!(s.segment(&cold), "price_sensitive");
         assert_eq!(s.segment(&keen), "quality_oriented");
         assert_eq!(s.segment(&base), "unsegmented");
+    }
+
+    #[test]
+    fn model_scorer_ranks_like_the_truth_and_refuses_foreign_features() {
+        use qa::propensity::{self, ModelKind, TrainOptions};
+        let now = 1_750_000_000_000;
+        let people = retrieval::synth::generate(3000, 21, 0.5);
+        let rows: Vec<(CustomerProfile, bool)> = people
+            .iter()
+            .map(|c| {
+                let p = CustomerProfile {
+                    customer_id: c.customer_id.clone(),
+                    age: Some(c.age),
+                    income_band: Some(c.income_band),
+                    children_in_school: Some(c.children_in_school),
+                    recent_purchases: Some(c.recent_purchases),
+                    last_contact_ms: Some(now - i64::from(c.days_since_last_contact) * 86_400_000),
+                    price_sensitivity: Some(c.price_sensitivity),
+                    ..Default::default()
+                };
+                (p, c.converted)
+            })
+            .collect();
+        let data = propensity::profile::dataset(&rows, now);
+        let opts = TrainOptions {
+            kinds: vec![ModelKind::Logistic],
+            ..TrainOptions::default()
+        };
+        let report = propensity::train(&data, "customer_id", "converted", &opts, &mut |_| {})
+            .expect("train");
+        let model = report.best().clone();
+        let scorer = ModelScorer::new("test", model.clone()).expect("profile features");
+        assert_eq!(scorer.name(), "propensity-test");
+        let scores: Vec<f64> = rows.iter().map(|(p, _)| scorer.score(p, now)).collect();
+        let truth: Vec<bool> = rows.iter().map(|&(_, y)| y).collect();
+        assert!(propensity::auc(&scores, &truth) > 0.65);
+        // The scorer's numbers are the model's own on the same features.
+        assert_eq!(scores, model.score(&data).expect("score"));
+        // A model on columns no profile has is refused (the dialer then keeps the baseline).
+        let mut foreign = model;
+        foreign.card.features[0] = "MOSTYPE".into();
+        let err = ModelScorer::new("caravan", foreign).expect_err("foreign features");
+        assert!(err.contains("MOSTYPE"), "{err}");
     }
 }

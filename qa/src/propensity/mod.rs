@@ -91,7 +91,7 @@ impl Default for TrainOptions {
 #[derive(Debug, Clone)]
 pub enum Learner {
     Logistic(LogisticModel),
-    Gbm(GbmModel),
+    Gbm(Box<GbmModel>),
 }
 
 impl Learner {
@@ -210,9 +210,11 @@ pub fn train(
         for &setting in &settings {
             let learner = match kind {
                 ModelKind::Logistic => Learner::Logistic(LogisticModel::fit(&train_set, setting)?),
-                ModelKind::Gbm => {
-                    Learner::Gbm(GbmModel::fit(&train_set, setting as f32, opts.seed)?)
-                }
+                ModelKind::Gbm => Learner::Gbm(Box::new(GbmModel::fit(
+                    &train_set,
+                    setting as f32,
+                    opts.seed,
+                )?)),
             };
             let raw = learner.predict(&cal_set);
             let cal_auc = auc(&raw, &cal_set.labels);
@@ -419,9 +421,9 @@ impl PropensityModel {
             ModelKind::Logistic => Learner::Logistic(
                 serde_json::from_str(&model).map_err(|e| bad(MODEL_FILE, e.to_string()))?,
             ),
-            ModelKind::Gbm => {
-                Learner::Gbm(GbmModel::from_json(&model).map_err(|e| bad(MODEL_FILE, e))?)
-            }
+            ModelKind::Gbm => Learner::Gbm(Box::new(
+                GbmModel::from_json(&model).map_err(|e| bad(MODEL_FILE, e))?,
+            )),
         };
         Ok(PropensityModel { card, learner })
     }
