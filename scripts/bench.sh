@@ -17,8 +17,13 @@ run -p retrieval --example data_bench -- vector
 run -p retrieval --example data_bench -- ingest
 run -p retrieval --example data_bench -- import
 run -p retrieval --example data_bench -- context
+run -p qa --example qa_bench
 run -p dialog --example nlu_bench
 run -p dialog --example dialog_bench
 run -p dialog --example qualify -- --threads 1
 bash scripts/asr_reference.sh
 run -p orchestrator --bin ringwise -- demo --calls 8
+run -p orchestrator --example call_bench -- scripted --lines 1 --calls 5
+run -p orchestrator --example call_bench -- scripted --lines 4 --calls 8
+run -p orchestrator --example call_bench -- real --calls-x1 6 --calls-x4 8
+run -p orchestrator --example call_bench -- fake --calls 5000

@@ -5,6 +5,14 @@
 //! real time): voice-to-voice latency in line time (end of the callee's speech to the bot's
 //! first frame on the wire, the VAD's hang-over included), barge-in stop times, calls per hour.
 //!
+//! `call_bench scripted [--lines N] [--calls N]`: the real engines answering a scripted caller
+//! whose lines were rendered beforehand (espeak-ng en-us, unlike the bot's Piper voice): the
+//! far end only plays its clips at real-time pace and waits for the bot to be quiet, so the
+//! machine's 2 cores go to the bot alone, as on a real line (the simulated callees of `real`
+//! run their own ASR and TTS on the same cores). N calls, `--lines` at once; v2v as the
+//! session measures it (line time from the end of the caller's speech to the bot's first
+//! frame on the wire), with where the time went.
+//!
 //! `call_bench fake [--calls N]`: fake engines, the real session code: N concurrent calls over
 //! in-process lines that send a frame a second (memory per call), then one call fed 3,000
 //! frames as fast as it takes them (CPU per frame).
@@ -238,14 +246,222 @@ async fn fake(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the scripted caller says, one clip per turn.
+const SCRIPT: &[&str] = &[
+    "Sure, what is it about?",
+    "How much does it cost per month?",
+    "Hmm, that is too expensive for me.",
+    "Okay, sign me up.",
+];
+
+/// Renders `text` with `tts` as 16 kHz PCM.
+fn render(tts: &dyn voice::TextToSpeech, text: &str) -> anyhow::Result<Vec<i16>> {
+    let mut pcm = Vec::new();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    tts.synthesize(text, voice::Language::English, &cancel, &mut |c| {
+        pcm.extend_from_slice(&c.samples);
+        std::ops::ControlFlow::Continue(())
+    })?;
+    Ok(voice::audio::resample(
+        &pcm,
+        tts.sample_rate(),
+        voice::SAMPLE_RATE,
+    )?)
+}
+
+/// One scripted call over an in-process line at real-time pace: after the bot has been quiet
+/// for `gap_ms` of line time, the caller plays its next clip; it hangs up when the script is
+/// done and the bot quiet, or when the call ends.
+async fn scripted_call(
+    app: Arc<App>,
+    setup: CallSetup,
+    clips: Arc<Vec<Vec<i16>>>,
+) -> anyhow::Result<orchestrator::session::FinishedCall> {
+    const GAP_MS: u64 = 500;
+    let (line, far) = ChannelTransport::pair(LineFormat::WIDEBAND_PCM, 64)?;
+    let session = tokio::spawn(CallSession::run(app.calls.clone(), setup, Box::new(line)));
+    let (to_bot, mut from_bot) = (far.to_bot, far.from_bot);
+    let mut clock = tokio::time::interval(Duration::from_millis(20));
+    let (mut line_ms, mut last_bot, mut said) = (0u64, None::<u64>, 0usize);
+    let mut said_until = 0u64;
+    let mut bot_spoke_since_us = false;
+    let mut speech: std::collections::VecDeque<i16> = Default::default();
+    'call: loop {
+        clock.tick().await;
+        loop {
+            match from_bot.try_recv() {
+                Ok(CallEvent::Audio { at_ms, .. }) => {
+                    last_bot = Some(at_ms);
+                    bot_spoke_since_us = true;
+                }
+                Ok(CallEvent::Ended { .. })
+                | Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break 'call,
+                Ok(_) => {}
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+            }
+        }
+        // Quiet: the bot for GAP_MS since its last frame, and the caller since its last clip
+        // (a caller who talked over the bot still pauses before the next line).
+        let quiet =
+            last_bot.is_none_or(|t| line_ms >= t + 20 + GAP_MS) && line_ms >= said_until + GAP_MS;
+        if speech.is_empty() && bot_spoke_since_us && quiet {
+            match clips.get(said) {
+                Some(clip) => {
+                    speech.extend(clip.iter().copied());
+                    said += 1;
+                    bot_spoke_since_us = false;
+                }
+                None => {
+                    let _ = to_bot.send(LineInput::Hangup).await;
+                    break;
+                }
+            }
+        }
+        if !speech.is_empty() {
+            said_until = line_ms + 20;
+        }
+        let frame: Vec<u8> = (0..320)
+            .map(|_| speech.pop_front().unwrap_or(0))
+            .flat_map(i16::to_le_bytes)
+            .collect();
+        if to_bot.send(LineInput::Audio(frame)).await.is_err() {
+            break;
+        }
+        line_ms += 20;
+        if line_ms > 180_000 {
+            let _ = to_bot.send(LineInput::Hangup).await;
+            break;
+        }
+    }
+    drop(to_bot);
+    // Drain what the session still says so it never waits on a full line.
+    let drain = tokio::spawn(async move { while from_bot.recv().await.is_some() {} });
+    let finished = session.await?;
+    drain.abort();
+    Ok(finished)
+}
+
+async fn scripted(args: &[String]) -> anyhow::Result<()> {
+    let lines = arg(args, "--lines", 1).max(1);
+    let calls = arg(args, "--calls", 4 * lines).max(1);
+    let tmp = tempfile::tempdir()?;
+    let config = config_in(tmp.path());
+    let cfg = config.clone();
+    let engines = Arc::new(tokio::task::spawn_blocking(move || Engines::load(&cfg, false)).await??);
+    let voice = voice::tts::espeak::EspeakTts::new(
+        std::path::Path::new("espeak-ng"),
+        "en-us",
+        voice::Language::English,
+    )?;
+    let clips = Arc::new(
+        SCRIPT
+            .iter()
+            .map(|t| render(&voice, t))
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
+    let app = Arc::new(App::build(&config, engines, Metrics::new(), None, None).await?);
+    let customers = retrieval::synth::generate(200, 11, 0.0);
+    let now = orchestrator::session::now_ms();
+    let csv = retrieval::synth::to_csv(&customers, now);
+    retrieval::import::import_customers(
+        &app.store,
+        &app.keys,
+        &config.retrieval.crm,
+        retrieval::import::Format::Csv,
+        &csv,
+        now,
+    )
+    .await?;
+    app.index_knowledge().await?;
+    let mut english = Vec::new();
+    for c in customers.iter().filter(|c| c.language == "en") {
+        if app.store.profile(&c.customer_id).await?.is_some() {
+            app.profiles.index_customer(&c.customer_id).await?;
+            english.push(c.customer_id.clone());
+        }
+        if english.len() >= calls {
+            break;
+        }
+    }
+    anyhow::ensure!(
+        !english.is_empty(),
+        "no English customer in the synthetic CRM"
+    );
+    let mut finished = Vec::new();
+    for (round, batch) in english.chunks(lines).enumerate() {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, id) in batch.iter().enumerate() {
+            let setup = CallSetup {
+                call_id: format!("scripted-{round}-{i}"),
+                attempt_id: None,
+                campaign_id: "bench".into(),
+                customer_id: id.clone(),
+                language: retrieval::Language::En,
+                seed: (round * lines + i) as u64,
+            };
+            set.spawn(scripted_call(app.clone(), setup, clips.clone()));
+        }
+        while let Some(r) = set.join_next().await {
+            finished.push(r??);
+        }
+    }
+    let turns: Vec<_> = finished.iter().flat_map(|f| f.turns.iter()).collect();
+    let v2v: Vec<f64> = turns.iter().filter_map(|t| t.latency.v2v_line_ms).collect();
+    let median = |f: &dyn Fn(&orchestrator::session::TurnLog) -> f64| {
+        percentile(&turns.iter().map(|t| f(t)).collect::<Vec<_>>(), 50.0)
+    };
+    let confirmed = finished
+        .iter()
+        .flat_map(|f| f.events.iter())
+        .filter(|e| e.kind == "speculation_confirmed")
+        .count();
+    let outcomes: Vec<&str> = finished.iter().map(|f| f.outcome.as_str()).collect();
+    for f in &finished {
+        for e in f.events.iter().filter(|e| e.kind == "turn_dropped") {
+            tracing::info!(call = %f.setup.call_id, at_ms = e.at_ms, detail = %e.detail, "turn dropped");
+        }
+        for t in &f.turns {
+            tracing::info!(
+                call = %f.setup.call_id,
+                caller = %t.info.caller_text,
+                end_ms = t.caller_end_ms,
+                asr_final_ms = t.latency.asr_final_ms,
+                v2v = ?t.latency.v2v_line_ms,
+                "turn"
+            );
+        }
+    }
+    println!(
+        "call.v2v_ms_p50_x{lines}={:.0} call.v2v_ms_p95_x{lines}={:.0} turns={} calls={} \
+         (medians: asr_final {:.0} ms, dialog {:.0} ms, tts_first_audio {:.0} ms; \
+         {confirmed} turns started on the speculative final; outcomes {outcomes:?})",
+        percentile(&v2v, 50.0),
+        percentile(&v2v, 95.0),
+        v2v.len(),
+        finished.len(),
+        median(&|t| t.latency.asr_final_ms),
+        median(&|t| t.latency.dialog_ms),
+        median(&|t| t.latency.tts_first_audio_ms),
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,call_bench=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     retrieval::embed::block_on_main(async {
         let args: Vec<String> = std::env::args().skip(1).collect();
         match args.first().map(String::as_str) {
             Some("real") => real(&args).await,
             Some("fake") => fake(&args).await,
+            Some("scripted") => scripted(&args).await,
             _ => anyhow::bail!(
-                "usage: call_bench real [--calls-x1 N] [--calls-x4 N] | fake [--calls N]"
+                "usage: call_bench real [--calls-x1 N] [--calls-x4 N] | scripted [--lines N] [--calls N] | fake [--calls N]"
             ),
         }
     })?

@@ -152,8 +152,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Call QA: `ringwise qa run` grades every stored call not graded yet (rubric checks with
+    /// evidence, failure reasons); running it again grades nothing new.
+    Qa {
+        #[command(subcommand)]
+        command: QaCommand,
+    },
+    /// Write the QA report of the graded calls: index.html (inline SVG charts, rubric and
+    /// failure tables), a page per call, report.json and calls.csv; phone numbers masked.
+    Report {
+        #[arg(long, default_value = "out/report")]
+        out: PathBuf,
+        /// A model before/after (JSON of `qa::ModelComparison`) to show in the report.
+        #[arg(long)]
+        model_comparison: Option<PathBuf>,
+    },
     /// Print the effective configuration as TOML-like JSON.
     Config,
+}
+
+#[derive(Subcommand)]
+enum QaCommand {
+    /// Grade every call the rule grader has not graded yet.
+    Run,
 }
 
 fn out(text: &str) -> anyhow::Result<()> {
@@ -320,6 +341,15 @@ async fn run() -> anyhow::Result<()> {
                 json,
             };
             out(&orchestrator::learn::segments(&config, args).await?)?;
+        }
+        Command::Qa {
+            command: QaCommand::Run,
+        } => out(&orchestrator::grading::qa_run(&config).await?)?,
+        Command::Report {
+            out: dir,
+            model_comparison,
+        } => {
+            out(&orchestrator::grading::report(&config, &dir, model_comparison.as_deref()).await?)?
         }
         Command::Config => out(&serde_json::to_string_pretty(&config)?)?,
     }
