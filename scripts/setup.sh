@@ -12,6 +12,8 @@ mkdir -p "$models" "$cache"
 #    libsonic for piper-rs, protoc for tonic, espeak-ng for the Mandarin voice, sox for test audio,
 #    libssl-dev for openssl-sys (pulled in, unused, by ort-sys through piper-rs).
 debs=(cmake clang libclang-dev libsonic-dev protobuf-compiler espeak-ng espeak-ng-data sox pkg-config libssl-dev)
+# Headless chromium renders the QA report in qa/tests/report_browser.rs; one already on PATH will do.
+command -v chromium >/dev/null 2>&1 || debs+=(chromium)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -26,6 +26,9 @@ pub struct Config {
     /// zones, attempts, back-off, caps, hand-off pacing). A campaign YAML's `dialer:` keys
     /// override them key by key.
     pub dialer: crate::dialer::DialerConfig,
+    /// Call grading and reports (`[qa.grader]`: disclosure and forbidden phrases, latency and
+    /// talk thresholds; `[qa.report]`: time zone of the by-hour chart, title).
+    pub qa: qa::QaConfig,
 }
 
 /// Which campaign script and NLU model the dialogue manager uses, and its settings.

@@ -742,18 +742,7 @@ impl Orchestrator for OrchestratorService {
         let r = report.rows;
         Ok(Response::new(proto::EraseCustomerReply {
             customer_id: id,
-            rows: r.customers
-                + r.profiles
-                + r.interests
-                + r.consents
-                + r.call_logs
-                + r.calls
-                + r.turns
-                + r.actions
-                + r.recordings
-                + r.qa_grades
-                + r.call_events
-                + r.turn_metrics,
+            rows: r.total(),
             recordings: report.recording_files as u64,
         }))
     }

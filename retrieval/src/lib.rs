@@ -22,6 +22,6 @@ pub use erase::{erase_customer, ErasureReport};
 pub use error::RetrievalError;
 pub use index::lexical::LexicalIndex;
 pub use index::{reciprocal_rank_fusion, Filter, Hit, Payload, Point, VectorIndex};
-pub use privacy::{PhoneNumber, PrivacyKeys, SealedPhone};
+pub use privacy::{mask_phone_numbers, PhoneNumber, PrivacyKeys, SealedPhone};
 pub use profile::{CustomerProfile, Language, ProfileContext, ProfileStore, Snippet, SnippetKind};
 pub use store::SqlStore;

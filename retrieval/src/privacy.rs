@@ -99,6 +99,48 @@ fn mask_raw(input: &str) -> String {
         .collect()
 }
 
+/// Masks every phone-number-like run in free text (a transcript, a note): 8 to 15 digits, maybe
+/// led by `+` and broken by spaces, dashes, dots or brackets. All its digits but the last two
+/// become `*`; shorter numbers (ages, prices, times) stay as they are.
+pub fn mask_phone_numbers(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let starts = chars[i].is_ascii_digit()
+            || (chars[i] == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit));
+        if !starts {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let mut end = i + 1;
+        while end < chars.len() && (chars[end].is_ascii_digit() || " -.()".contains(chars[end])) {
+            end += 1;
+        }
+        // A run ends on its last digit: trailing separators belong to the text.
+        while end > i && !chars[end - 1].is_ascii_digit() {
+            end -= 1;
+        }
+        let digits = chars[i..end].iter().filter(|c| c.is_ascii_digit()).count();
+        if (8..=15).contains(&digits) {
+            let mut seen = 0;
+            for c in &chars[i..end] {
+                if c.is_ascii_digit() {
+                    seen += 1;
+                    out.push(if seen <= digits - 2 { '*' } else { *c });
+                } else {
+                    out.push(*c);
+                }
+            }
+        } else {
+            out.extend(&chars[i..end]);
+        }
+        i = end.max(i + 1);
+    }
+    out
+}
+
 impl std::fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&mask(&self.0))
@@ -331,5 +373,21 @@ mod tests {
         assert!(wrong.decrypt(&a).is_err());
         assert!(k.decrypt("not base64!").is_err());
         assert!(PrivacyKeys::from_base64("AAAA", &B64.encode([2u8; 32])).is_err());
+    }
+
+    #[test]
+    fn phone_numbers_in_text_are_masked_and_short_numbers_kept() {
+        assert_eq!(
+            mask_phone_numbers("call me on +86 138-1234-5678, ok?"),
+            "call me on +** ***-****-**78, ok?"
+        );
+        assert_eq!(
+            mask_phone_numbers("我的电话是13812345678。"),
+            "我的电话是*********78。"
+        );
+        assert_eq!(
+            mask_phone_numbers("I'm 45, it costs 1,200 at 3 pm"),
+            "I'm 45, it costs 1,200 at 3 pm"
+        );
     }
 }

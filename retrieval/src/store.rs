@@ -6,6 +6,7 @@ pub(crate) mod calls;
 pub(crate) mod dialer;
 pub(crate) mod operations;
 pub(crate) mod profiles;
+pub(crate) mod qa;
 
 pub use calls::{CallEventRecord, CallFacts, SealedRecording, StoredCall, TurnMetrics};
 pub use dialer::{
@@ -14,6 +15,7 @@ pub use dialer::{
 };
 pub use operations::{Action, CallLog, Campaign, ModelVersion, QaGrade, Recording};
 pub use profiles::ProfileRecord;
+pub use qa::{QaCallGradeRecord, QaCallRecord, QaCheckRecord, QaEvidenceRecord, QaFailureRecord};
 
 use crate::RetrievalError;
 use serde::{Deserialize, Serialize};
@@ -140,9 +142,9 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Removes every row about a customer in one transaction (QA grades, recordings, actions,
-    /// turns, calls, CRM call logs, interests, consent, profile, the customer) and says how many
-    /// rows of each went. Unknown customers erase nothing and are not an error. Recording files
+    /// Removes every row about a customer in one transaction (QA grades with their evidence,
+    /// failure reasons and summaries, recordings, actions, turns, calls, CRM call logs,
+    /// interests, consent, profile, the customer) and says how many rows of each went. Unknown customers erase nothing and are not an error. Recording files
     /// and index entries are the caller's: see [`crate::erase_customer`].
     pub async fn erase_customer(&self, customer_id: &str) -> Result<ErasedRows, RetrievalError> {
         const OF_CALLS: &str = "IN (SELECT id FROM calls WHERE customer_id = $1)";
@@ -155,6 +157,11 @@ impl SqlStore {
                 .rows_affected())
         };
         let rows = ErasedRows {
+            qa_evidence: delete(format!("DELETE FROM qa_evidence WHERE call_id {OF_CALLS}"))
+                .await?,
+            qa_failures: delete(format!("DELETE FROM qa_failures WHERE call_id {OF_CALLS}"))
+                .await?,
+            qa_calls: delete(format!("DELETE FROM qa_calls WHERE call_id {OF_CALLS}")).await?,
             qa_grades: delete(format!("DELETE FROM qa_grades WHERE call_id {OF_CALLS}")).await?,
             call_events: delete(format!("DELETE FROM call_events WHERE call_id {OF_CALLS}"))
                 .await?,
@@ -244,8 +251,32 @@ pub struct ErasedRows {
     pub actions: u64,
     pub recordings: u64,
     pub qa_grades: u64,
+    pub qa_calls: u64,
+    pub qa_failures: u64,
+    pub qa_evidence: u64,
     pub call_events: u64,
     pub turn_metrics: u64,
+}
+
+impl ErasedRows {
+    /// Rows removed in all tables.
+    pub fn total(&self) -> u64 {
+        self.customers
+            + self.profiles
+            + self.interests
+            + self.consents
+            + self.call_logs
+            + self.calls
+            + self.turns
+            + self.actions
+            + self.recordings
+            + self.qa_grades
+            + self.qa_calls
+            + self.qa_failures
+            + self.qa_evidence
+            + self.call_events
+            + self.turn_metrics
+    }
 }
 
 /// The tables that hold personal data, with the column that leads to a customer: erasure
@@ -271,6 +302,18 @@ pub const PERSONAL_TABLES: &[(&str, &str)] = &[
     ),
     (
         "qa_grades",
+        "call_id IN (SELECT id FROM calls WHERE customer_id = $1)",
+    ),
+    (
+        "qa_calls",
+        "call_id IN (SELECT id FROM calls WHERE customer_id = $1)",
+    ),
+    (
+        "qa_failures",
+        "call_id IN (SELECT id FROM calls WHERE customer_id = $1)",
+    ),
+    (
+        "qa_evidence",
         "call_id IN (SELECT id FROM calls WHERE customer_id = $1)",
     ),
     (

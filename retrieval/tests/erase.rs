@@ -5,7 +5,10 @@
 use base64::Engine;
 use retrieval::import::{import_call_logs, import_customers, CallLogMapping, CrmMapping, Format};
 use retrieval::index::embedded::EmbeddedIndex;
-use retrieval::store::{Action, CallRecord, QaGrade, Recording, TurnRecord, PERSONAL_TABLES};
+use retrieval::store::{
+    Action, CallRecord, QaCallGradeRecord, QaCheckRecord, QaEvidenceRecord, QaFailureRecord,
+    QaGrade, Recording, TurnRecord, PERSONAL_TABLES,
+};
 use retrieval::{
     erase_customer, FakeEmbedder, Filter, LexicalIndex, PrivacyKeys, SqlProfileStore, SqlStore,
     VectorIndex,
@@ -120,6 +123,38 @@ async fn erase_removes_every_trace() {
                 grader: "qa-v1".into(),
                 notes: String::new(),
                 graded_at_ms: 30,
+            }])
+            .await
+            .unwrap();
+        // The QA job's rows: a check with its evidence, a failure reason, the summary.
+        store
+            .store_qa_grades(&[QaCallGradeRecord {
+                call_id: call.into(),
+                grader: "rules".into(),
+                rubric_version: "1".into(),
+                score: 0.0,
+                max_score: 1.0,
+                checks: vec![QaCheckRecord {
+                    criterion: "latency".into(),
+                    passed: Some(false),
+                    score: 0.0,
+                    max_score: 1.0,
+                    grader: "rules".into(),
+                    notes: String::new(),
+                    evidence: vec![QaEvidenceRecord {
+                        turn: 0,
+                        at_ms: Some(5),
+                        note: "slow".into(),
+                    }],
+                }],
+                failures: vec![QaFailureRecord {
+                    reason: "bot_failure_latency".into(),
+                    criterion: Some("latency".into()),
+                    detail: String::new(),
+                    turn: Some(0),
+                    at_ms: Some(5),
+                }],
+                graded_at_ms: 31,
             }])
             .await
             .unwrap();
