@@ -72,7 +72,8 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     /// Seed 2000 (the CoIL challenge's year), 25% held out, 20% of the rest to calibrate, both
-    /// learners, alpha from 1, 10, 100, budget 0.5 (perpetual's default) or 1.0, and a
+    /// learners, alpha from 100, 10, 1 (strongest first: each fit starts from the previous
+    /// one's weights), budget 0.5 (perpetual's default) or 1.0, and a
     /// precision cutoff of 0.2. The held-out rows play no part in any choice.
     fn default() -> Self {
         TrainOptions {
@@ -80,7 +81,7 @@ impl Default for TrainOptions {
             test_share: 0.25,
             calibration_share: 0.2,
             kinds: vec![ModelKind::Logistic, ModelKind::Gbm],
-            logistic_alphas: vec![1.0, 10.0, 100.0],
+            logistic_alphas: vec![100.0, 10.0, 1.0],
             gbm_budgets: vec![0.5, 1.0],
             cutoff: 0.2,
         }
@@ -209,7 +210,13 @@ pub fn train(
         let mut chosen: Option<(f64, f64, Learner, Vec<f64>)> = None;
         for &setting in &settings {
             let learner = match kind {
-                ModelKind::Logistic => Learner::Logistic(LogisticModel::fit(&train_set, setting)?),
+                ModelKind::Logistic => {
+                    let warm = match chosen.as_ref().map(|c| &c.2) {
+                        Some(Learner::Logistic(m)) => Some(m),
+                        _ => None,
+                    };
+                    Learner::Logistic(LogisticModel::fit(&train_set, setting, warm)?)
+                }
                 ModelKind::Gbm => Learner::Gbm(Box::new(GbmModel::fit(
                     &train_set,
                     setting as f32,
