@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod experiment;
 pub mod grade;
+pub mod learning;
 pub mod propensity;
 pub mod report;
 pub mod run;
