@@ -27,3 +27,4 @@ run -p orchestrator --example call_bench -- scripted --lines 1 --calls 5
 run -p orchestrator --example call_bench -- scripted --lines 4 --calls 8
 run -p orchestrator --example call_bench -- real --calls-x1 6 --calls-x4 8
 run -p orchestrator --example call_bench -- fake --calls 5000
+run -p qa --example propensity_bench
