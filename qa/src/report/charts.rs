@@ -6,7 +6,6 @@ use super::Report;
 use crate::QaError;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
-use plotters::style::FontTransform;
 
 const WIDTH: u32 = 880;
 const HEIGHT: u32 = 380;
@@ -31,6 +30,11 @@ fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> QaError + '_ {
     }
 }
 
+/// The x range for `n` categories: plotters' segmented `0..m` holds m + 1 segments.
+fn categories(n: usize) -> std::ops::Range<u32> {
+    0..(n.max(2) - 1) as u32
+}
+
 fn category_label(labels: &[String], v: &SegmentValue<u32>) -> String {
     match v {
         SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
@@ -51,7 +55,6 @@ pub fn outcomes_by_segment(report: &Report) -> Result<String, QaError> {
         outcomes.sort();
         outcomes.dedup();
         let top = rows.iter().map(|r| r.calls).max().unwrap_or(0).max(1) as f64 * 1.1;
-        let n = rows.len().max(1) as u32;
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(err("outcomes"))?;
         let mut chart = ChartBuilder::on(&root)
@@ -59,7 +62,7 @@ pub fn outcomes_by_segment(report: &Report) -> Result<String, QaError> {
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(50)
-            .build_cartesian_2d((0u32..n).into_segmented(), 0.0..top)
+            .build_cartesian_2d(categories(rows.len()).into_segmented(), 0.0..top)
             .map_err(err("outcomes"))?;
         chart
             .configure_mesh()
@@ -114,45 +117,42 @@ pub fn outcomes_by_segment(report: &Report) -> Result<String, QaError> {
     Ok(svg)
 }
 
-/// Pareto of failure reasons: calls per reason (bars, most first) and the cumulative share.
+/// Pareto of failure reasons: calls per reason, most first from the top, each bar labelled with
+/// its count and the cumulative share (horizontal, so long reason names stay readable).
 pub fn failure_pareto(report: &Report) -> Result<String, QaError> {
     let mut svg = String::new();
     {
         let rows = &report.failures;
-        let labels: Vec<String> = rows.iter().map(|r| r.reason.as_str().to_string()).collect();
-        let top = rows.iter().map(|r| r.calls).max().unwrap_or(0).max(1) as f64 * 1.1;
-        let n = rows.len().max(1) as u32;
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT + 80)).into_drawing_area();
+        let n = rows.len();
+        // Category j from the bottom is row n - 1 - j: the most frequent reason on top.
+        let labels: Vec<String> = rows
+            .iter()
+            .rev()
+            .map(|r| r.reason.as_str().to_string())
+            .collect();
+        let top = rows.iter().map(|r| r.calls).max().unwrap_or(0).max(1) as f64 * 1.35;
+        let height = (90 + 30 * n as u32).max(200);
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(err("pareto"))?;
         let mut chart = ChartBuilder::on(&root)
             .caption("Failure reasons (Pareto)", (FONT, 20))
             .margin(10)
-            .x_label_area_size(150)
-            .y_label_area_size(50)
-            .right_y_label_area_size(50)
-            .build_cartesian_2d((0u32..n).into_segmented(), 0.0..top)
-            .map_err(err("pareto"))?
-            .set_secondary_coord((0u32..n).into_segmented(), 0.0..100.0);
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .y_desc("calls")
-            .x_labels(rows.len().max(1))
-            .x_label_formatter(&|v| category_label(&labels, v))
-            .x_label_style(
-                TextStyle::from((FONT, 12).into_font()).transform(FontTransform::Rotate90),
-            )
-            .label_style((FONT, 13))
-            .draw()
+            .x_label_area_size(40)
+            .y_label_area_size(180)
+            .build_cartesian_2d(0.0..top, categories(n).into_segmented())
             .map_err(err("pareto"))?;
         chart
-            .configure_secondary_axes()
-            .y_desc("cumulative %")
+            .configure_mesh()
+            .disable_y_mesh()
+            .x_desc("calls with the reason (bars: bot or compliance in orange)")
+            .y_labels(n.max(1))
+            .y_label_formatter(&|v| category_label(&labels, v))
             .label_style((FONT, 13))
             .draw()
             .map_err(err("pareto"))?;
         chart
             .draw_series(rows.iter().enumerate().map(|(i, r)| {
+                let j = (n - 1 - i) as u32;
                 let color = if r.reason.is_bot_failure() {
                     PALETTE[3]
                 } else {
@@ -160,25 +160,25 @@ pub fn failure_pareto(report: &Report) -> Result<String, QaError> {
                 };
                 let mut bar = Rectangle::new(
                     [
-                        (SegmentValue::Exact(i as u32), 0.0),
-                        (SegmentValue::Exact(i as u32 + 1), r.calls as f64),
+                        (0.0, SegmentValue::Exact(j)),
+                        (r.calls as f64, SegmentValue::Exact(j + 1)),
                     ],
                     color.filled(),
                 );
-                bar.set_margin(0, 0, 6, 6);
+                bar.set_margin(4, 4, 0, 0);
                 bar
             }))
             .map_err(err("pareto"))?;
-        let line: Vec<(SegmentValue<u32>, f64)> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (SegmentValue::CenterOf(i as u32), 100.0 * r.cumulative))
-            .collect();
         chart
-            .draw_secondary_series(LineSeries::new(line.clone(), BLACK.stroke_width(2)))
-            .map_err(err("pareto"))?;
-        chart
-            .draw_secondary_series(line.into_iter().map(|p| Circle::new(p, 3, BLACK.filled())))
+            .draw_series(rows.iter().enumerate().map(|(i, r)| {
+                let j = (n - 1 - i) as u32;
+                EmptyElement::at((r.calls as f64, SegmentValue::CenterOf(j)))
+                    + Text::new(
+                        format!("{} (cumulative {:.0}%)", r.calls, 100.0 * r.cumulative),
+                        (6, -6),
+                        (FONT, 12),
+                    )
+            }))
             .map_err(err("pareto"))?;
         root.present().map_err(err("pareto"))?;
     }
@@ -213,6 +213,7 @@ pub fn latency_distribution(report: &Report) -> Result<String, QaError> {
             .disable_x_mesh()
             .x_desc("ms (the last bin holds every slower reply)")
             .y_desc("replies")
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .label_style((FONT, 13))
             .draw()
             .map_err(err("latency"))?;
@@ -263,7 +264,6 @@ pub fn conversion_by_hour(report: &Report) -> Result<String, QaError> {
             .fold(0.0, f64::max)
             .max(0.05)
             * 110.0;
-        let n = rows.len().max(1) as u32;
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(err("hours"))?;
         let mut chart = ChartBuilder::on(&root)
@@ -274,7 +274,7 @@ pub fn conversion_by_hour(report: &Report) -> Result<String, QaError> {
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(50)
-            .build_cartesian_2d((0u32..n).into_segmented(), 0.0..top)
+            .build_cartesian_2d(categories(rows.len()).into_segmented(), 0.0..top)
             .map_err(err("hours"))?;
         chart
             .configure_mesh()
