@@ -340,3 +340,132 @@ pub async fn segments(config: &Config, args: SegmentArgs) -> anyhow::Result<Stri
     }
     Ok(s)
 }
+
+/// `ringwise retrain`: the learning loop over the store. Every stored call becomes a row (the
+/// customer's profile features at the time of the call); the QA labels leave out calls the bot
+/// lost or that reached nobody (`qa::learning`). Trains on them, saves the model under
+/// `models_dir/propensity-<time>`, compares it with the active version on this run's held-out
+/// calls and promotes it only if its AUC is higher; writes `model_comparison.json` (for
+/// `ringwise report --model-comparison`) beside it. With `if_due`, does nothing while the active
+/// version is younger than `qa.retrain_every_days`.
+pub async fn retrain(config: &Config, models_dir: &Path, if_due: bool) -> anyhow::Result<String> {
+    crate::demo::ensure_sqlite_folder(&config.retrieval.database_url)?;
+    let store = retrieval::SqlStore::connect(&config.retrieval.database_url).await?;
+    let now = crate::session::now_ms();
+    let previous = propensity::active_model(&store).await?;
+    if let (true, Some((active, _))) = (if_due, &previous) {
+        let age_days = (now - active.created_at_ms) / 86_400_000;
+        let every = i64::from(config.qa.retrain_every_days);
+        if age_days < every {
+            return Ok(format!(
+                "not due: the active version {} is {age_days} days old (qa.retrain_every_days = {every})",
+                active.version
+            ));
+        }
+    }
+    let set = qa::learning::store_training_set(&store).await?;
+    let opts = TrainOptions::default();
+    let graded = set.graded.clone();
+    let raw = set.raw.clone();
+    let o = opts.clone();
+    let (with_qa, without_qa) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let bar = spinner("training with the QA labels");
+        let with_qa = propensity::train(&graded, "customer_id", "converted", &o, &mut |s| {
+            bar.set_message(format!("with QA labels: {s}"))
+        })
+        .context("training on the QA-labelled calls")?;
+        let without_qa = propensity::train(&raw, "customer_id", "converted", &o, &mut |s| {
+            bar.set_message(format!("raw outcomes: {s}"))
+        })
+        .context("training on the raw outcomes")?;
+        bar.finish_and_clear();
+        Ok((with_qa, without_qa))
+    })
+    .await??;
+    let held_out = set.graded.subset(&with_qa.split.test);
+    let read = |m: &PropensityModel| -> anyhow::Result<propensity::Metrics> {
+        Ok(propensity::Metrics::of(
+            &m.score(&held_out)?,
+            &held_out.labels,
+            opts.cutoff,
+        ))
+    };
+    let new = read(with_qa.best())?;
+    let raw_same_rows = read(without_qa.best())?;
+    let before = match &previous {
+        Some((_, m)) => read(m).ok(),
+        None => None,
+    };
+    let dir = models_dir.join(format!("propensity-{now}"));
+    with_qa.best().save(&dir)?;
+    let promotion = propensity::register(&store, with_qa.best(), &dir, &held_out, now).await?;
+    // Before: the active version when there was one, else the same learners without the QA
+    // labels (what training on raw outcomes would have given).
+    let baseline = before.unwrap_or(raw_same_rows);
+    let delta = |name: &str, f: fn(&propensity::Metrics) -> f64| qa::report::MetricDelta {
+        name: name.to_string(),
+        before: f(&baseline),
+        after: f(&new),
+        higher_is_better: name != "brier",
+    };
+    let comparison = qa::ModelComparison {
+        model: propensity::MODEL_NAME.to_string(),
+        before_version: match (&promotion.previous, &before) {
+            (Some((v, _)), Some(_)) => v.clone(),
+            _ => "raw outcomes (no QA labels)".to_string(),
+        },
+        after_version: promotion.version.clone(),
+        evaluated_on: format!(
+            "{} held-out calls of this run (seed {}, QA labels), {} of them conversions",
+            held_out.rows(),
+            opts.seed,
+            held_out.positives()
+        ),
+        metrics: vec![
+            delta("auc", |m| m.auc),
+            delta("lift_top10", |m| m.lift_top10),
+            delta("brier", |m| m.brier),
+        ],
+        promoted: promotion.promoted,
+        note: format!(
+            "{}. QA labels left out {} of {} calls (bot failures, nobody reached); {} calls had no \
+             grade yet. The same learners on the raw outcomes: AUC {:.4}, lift {:.2} on the same rows.",
+            promotion.reason,
+            set.excluded,
+            set.raw.rows(),
+            set.ungraded,
+            raw_same_rows.auc,
+            raw_same_rows.lift_top10
+        ),
+    };
+    let json_path = dir.join("model_comparison.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&comparison)?)
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    Ok(format!(
+        "{} calls ({} without a profile), {} kept by the QA labels; {} held out\n\
+         new {}: AUC {:.4}, lift {:.2} (raw outcomes: AUC {:.4}, lift {:.2}){}\n{}\n\
+         saved to {}; before/after for the report: {}",
+        set.calls,
+        set.without_profile,
+        set.graded.rows(),
+        held_out.rows(),
+        promotion.version,
+        new.auc,
+        new.lift_top10,
+        raw_same_rows.auc,
+        raw_same_rows.lift_top10,
+        before
+            .map(|b| format!(
+                "; active before: AUC {:.4}, lift {:.2}",
+                b.auc, b.lift_top10
+            ))
+            .unwrap_or_default(),
+        if promotion.promoted {
+            format!("promoted: {}", promotion.reason)
+        } else {
+            format!("not promoted: {}", promotion.reason)
+        },
+        dir.display(),
+        json_path.display()
+    ))
+}

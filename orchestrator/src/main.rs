@@ -133,6 +133,18 @@ enum Command {
         #[arg(long)]
         id: Option<String>,
     },
+    /// The learning loop: retrain the propensity model on the stored calls with their QA labels
+    /// (calls the bot lost are left out), promote it only if it beats the active version on
+    /// the same held-out calls, and write the before/after for `ringwise report`.
+    Retrain {
+        /// Folder for the model versions (default: `qa.models_dir`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only when the active version is older than `qa.retrain_every_days` (for a daily
+        /// timer).
+        #[arg(long)]
+        if_due: bool,
+    },
     /// K-Means segments of the store's customer profiles with readable names, and each
     /// segment's best hours and weekdays to call from the call history.
     Segments {
@@ -324,6 +336,10 @@ async fn run() -> anyhow::Result<()> {
             out: path,
             id,
         } => out(&orchestrator::learn::score(&model, &csv, &path, id.as_deref()).await?)?,
+        Command::Retrain { out: dir, if_due } => {
+            let dir = dir.unwrap_or_else(|| config.qa.models_dir.clone());
+            out(&orchestrator::learn::retrain(&config, &dir, if_due).await?)?
+        }
         Command::Segments {
             seed,
             k_min,

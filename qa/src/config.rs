@@ -15,6 +15,11 @@ pub struct QaConfig {
     pub report: ReportConfig,
     /// Calls read and stored per transaction by `ringwise qa run`.
     pub page: usize,
+    /// The retraining schedule: `ringwise retrain --if-due` (run it daily from cron or a
+    /// systemd timer) retrains once the active propensity model is this many days old.
+    pub retrain_every_days: u32,
+    /// Where `ringwise retrain` keeps its model folders.
+    pub models_dir: std::path::PathBuf,
 }
 
 impl Default for QaConfig {
@@ -23,6 +28,8 @@ impl Default for QaConfig {
             grader: GraderConfig::default(),
             report: ReportConfig::default(),
             page: 500,
+            retrain_every_days: 30,
+            models_dir: std::path::PathBuf::from("data/models"),
         }
     }
 }

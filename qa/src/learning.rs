@@ -52,6 +52,66 @@ pub fn relabel(data: &Dataset, labels: &[TrainingLabel]) -> Dataset {
     out
 }
 
+/// The store's calls as training data for the propensity model (one row per call, the
+/// customer's profile features at the time of the call).
+#[derive(Debug, Clone)]
+pub struct TrainingSet {
+    /// Every call with a profile, labelled by its raw outcome (converted or not).
+    pub raw: Dataset,
+    /// The calls the QA labels keep, labelled by them.
+    pub graded: Dataset,
+    pub calls: usize,
+    /// Calls the QA labels left out (bot failures, nobody reached).
+    pub excluded: usize,
+    /// Calls without a QA grade (labelled by their outcome alone).
+    pub ungraded: usize,
+    /// Calls whose customer has no profile any more (erased): not used.
+    pub without_profile: usize,
+}
+
+/// Reads every stored call with its QA verdict and builds both training sets.
+pub async fn store_training_set(
+    store: &retrieval::SqlStore,
+) -> Result<TrainingSet, crate::QaError> {
+    use crate::propensity::profile::{features, PROFILE_FEATURES};
+    let calls = store.training_calls().await?;
+    let mut profiles = std::collections::HashMap::new();
+    let (mut ids, mut rows, mut raw_labels, mut qa) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ungraded, mut without_profile) = (0, 0);
+    for c in &calls {
+        if !profiles.contains_key(&c.customer_id) {
+            let p = store.profile(&c.customer_id).await?;
+            profiles.insert(c.customer_id.clone(), p);
+        }
+        let Some(Some(p)) = profiles.get(&c.customer_id) else {
+            without_profile += 1;
+            continue;
+        };
+        ungraded += usize::from(!c.graded);
+        ids.push(c.customer_id.clone());
+        rows.extend(features(p, c.started_at_ms));
+        raw_labels.push(c.outcome == "converted");
+        let failure = c.primary_failure.as_deref().and_then(FailureReason::parse);
+        qa.push(training_label(&c.outcome, failure));
+    }
+    let raw = Dataset {
+        feature_names: PROFILE_FEATURES.iter().map(|s| s.to_string()).collect(),
+        ids,
+        features: rows,
+        labels: raw_labels,
+    };
+    let graded = relabel(&raw, &qa);
+    Ok(TrainingSet {
+        calls: calls.len(),
+        excluded: raw.rows() - graded.rows(),
+        ungraded,
+        without_profile,
+        raw,
+        graded,
+    })
+}
+
 /// The loop's effect, measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoopReport {

@@ -15,7 +15,9 @@ pub use dialer::{
 };
 pub use operations::{Action, CallLog, Campaign, ModelVersion, QaGrade, Recording};
 pub use profiles::ProfileRecord;
-pub use qa::{QaCallGradeRecord, QaCallRecord, QaCheckRecord, QaEvidenceRecord, QaFailureRecord};
+pub use qa::{
+    QaCallGradeRecord, QaCallRecord, QaCheckRecord, QaEvidenceRecord, QaFailureRecord, TrainingCall,
+};
 
 use crate::RetrievalError;
 use serde::{Deserialize, Serialize};

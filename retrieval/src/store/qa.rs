@@ -177,6 +177,45 @@ impl SqlStore {
     }
 }
 
+/// A stored call as the learning loop reads it: who, how it ended, and its QA verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingCall {
+    pub call_id: String,
+    pub customer_id: String,
+    pub outcome: String,
+    pub started_at_ms: i64,
+    /// The primary failure reason of the call's QA grade (first grader by name), if graded
+    /// and failed.
+    pub primary_failure: Option<String>,
+    pub graded: bool,
+}
+
+impl SqlStore {
+    /// Every stored call with its outcome and QA verdict, oldest first.
+    pub async fn training_calls(&self) -> Result<Vec<TrainingCall>, RetrievalError> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.customer_id, c.outcome, c.started_at_ms, \
+             (SELECT q.primary_failure FROM qa_calls q WHERE q.call_id = c.id ORDER BY q.grader LIMIT 1), \
+             (SELECT COUNT(*) FROM qa_calls q WHERE q.call_id = c.id) \
+             FROM calls c ORDER BY c.started_at_ms, c.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TrainingCall {
+                    call_id: r.try_get(0)?,
+                    customer_id: r.try_get(1)?,
+                    outcome: r.try_get(2)?,
+                    started_at_ms: r.try_get(3)?,
+                    primary_failure: r.try_get(4)?,
+                    graded: r.try_get::<i64, _>(5)? > 0,
+                })
+            })
+            .collect()
+    }
+}
+
 /// A query with `ids` bound to its first markers.
 fn with_ids<'q>(
     sql: &'q str,
