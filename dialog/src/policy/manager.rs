@@ -12,7 +12,7 @@ use crate::policy::schedule::render_time;
 use crate::policy::state::{
     CallerTurn, ConversationState, Outcome, PhrasingCounters, Progress, ReplyMode, Turn,
 };
-use crate::policy::templates::{choose_variant, render, split_sentences};
+use crate::policy::templates::{capitalize_sentences, choose_variant, render, split_sentences};
 use crate::{DialogError, Intent, NluResult, Understand};
 use retrieval::{CustomerProfile, Embedder, Language, ProfileContext, ProfileStore};
 use serde::{Deserialize, Serialize};
@@ -540,7 +540,11 @@ impl DialogManager {
                 if let Some((name, value)) = extra {
                     slots.insert(name.to_string(), value);
                 }
-                render(chosen, &slots)
+                let text = render(chosen, &slots);
+                match lang {
+                    Language::En => capitalize_sentences(&text),
+                    Language::Zh => text,
+                }
             }
         }
     }

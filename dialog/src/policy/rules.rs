@@ -110,8 +110,12 @@ pub struct PolicyConfig {
     pub price_keywords: Vec<String>,
     /// NLU keyword keys that mean "not now" (no time, will think about it).
     pub later_keywords: Vec<String>,
-    /// NLU keyword keys that ask for a person: the call goes to a human.
+    /// NLU keyword keys that ask for a person: the call goes to a human (unless the turn is a
+    /// question about the bot, "are you a real person?").
     pub human_keywords: Vec<String>,
+    /// NLU keyword keys that are requests for a person however the turn is classified ("can I
+    /// speak to a real person?", 转人工): the call goes to a human.
+    pub human_request_keywords: Vec<String>,
     /// NLU keyword keys that mean "take me off your list".
     pub opt_out_keywords: Vec<String>,
     /// FAQ similarity needed to answer (English, dense + lexical).
@@ -131,6 +135,7 @@ impl Default for PolicyConfig {
             price_keywords: vec!["too_expensive".into(), "price".into(), "discount".into()],
             later_keywords: vec!["no_time".into(), "think_about_it".into()],
             human_keywords: vec!["human_agent".into()],
+            human_request_keywords: vec!["ask_for_person".into()],
             opt_out_keywords: vec!["do_not_call".into()],
             faq_threshold_en: 0.6,
             faq_threshold_zh: 0.45,
@@ -219,6 +224,16 @@ impl Policy {
                 },
                 "complaint",
                 evidence,
+            );
+        }
+        // A request for a person is one even when it reads like a question about the bot.
+        if let Some(k) = keyword(&c.human_request_keywords) {
+            return decision(
+                Action::HandOff {
+                    reason: HandOffReason::HumanRequested,
+                },
+                "human_requested",
+                format!("keyword {k}; {evidence}"),
             );
         }
         // Objections (price, "not interested", "no time") sound negative by nature and have

@@ -81,6 +81,31 @@ pub fn render(template: &str, slots: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// Starts every sentence with a capital letter (for English: a slot such as "the Family Shield
+/// plan" may open a template).
+pub fn capitalize_sentences(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at_start = true;
+    let mut prev: Option<char> = None;
+    for c in text.chars() {
+        if at_start && c.is_alphabetic() {
+            out.extend(c.to_uppercase());
+            at_start = false;
+        } else {
+            if c.is_alphanumeric() {
+                at_start = false;
+            }
+            out.push(c);
+        }
+        // A `.` inside a number (33.15) ends nothing; `?`, `!` and a `.` before a space do.
+        if matches!(c, '?' | '!') || (c.is_whitespace() && prev == Some('.')) {
+            at_start = true;
+        }
+        prev = Some(c);
+    }
+    out
+}
+
 /// Picks one of `n` variants, stable for a given call seed, turn and template.
 pub fn choose_variant(n: usize, seed: u64, turn: usize, key: &str) -> usize {
     if n == 0 {
@@ -154,6 +179,15 @@ mod tests {
     fn render_fills_slots() {
         let slots = BTreeMap::from([("price".to_string(), "39 dollars".to_string())]);
         assert_eq!(render("Only {price}.", &slots), "Only 39 dollars.");
+    }
+
+    #[test]
+    fn sentences_start_with_a_capital() {
+        assert_eq!(
+            capitalize_sentences("the plan is 33.15 dollars. the end? yes"),
+            "The plan is 33.15 dollars. The end? Yes"
+        );
+        assert_eq!(capitalize_sentences("每月39元。"), "每月39元。");
     }
 
     #[test]
