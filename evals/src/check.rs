@@ -222,6 +222,19 @@ fn check_turn(
             );
         }
     }
+    // Text mode has no audio to stop.
+    if let (Some(want), Mode::Audio) = (e.barged_in, mode) {
+        if o.barged_in != want {
+            fail(
+                "barged_in",
+                if want {
+                    "the bot did not stop speaking when the caller talked over it".into()
+                } else {
+                    "the bot stopped speaking (a barge-in) where none was expected".into()
+                },
+            );
+        }
+    }
 }
 
 fn check_phrases(

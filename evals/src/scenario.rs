@@ -312,6 +312,9 @@ pub struct TurnExpect {
     /// Regexes the reply must not match.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_match: Vec<Pattern>,
+    /// Whether the bot must have stopped speaking for the caller (a barge-in clear; audio mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub barged_in: Option<bool>,
     /// Latency budget of this turn: the dialogue turn in text mode, voice to voice in audio mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_latency_ms: Option<f64>,

@@ -20,7 +20,9 @@ use crate::{Config, Engines};
 use anyhow::{bail, Context};
 use base64::Engine as _;
 use dialog::nlu::NluEngine;
-use dialog::policy::{Campaign, DialogManager, Guard, Phraser, PhrasingAuthority, QualifyReport};
+use dialog::policy::{
+    Campaign, DialogManager, Guard, Phraser, PhrasingAuthority, PhrasingMode, QualifyReport,
+};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use retrieval::import::{import_customers, Format};
@@ -218,18 +220,48 @@ pub fn build_manager(
     engines: &Engines,
     profiles: Arc<SqlProfileStore>,
 ) -> anyhow::Result<(DialogManager, String)> {
+    build_dialog(
+        config,
+        engines.embedder.clone(),
+        engines.llm.clone(),
+        profiles,
+        None,
+    )
+}
+
+/// The dialogue manager over any profile store. `evaluate` switches LLM phrasing on in that
+/// mode for measurement only (the eval harness comparing models), without a qualification
+/// report; calls with customers never take this path.
+pub fn build_dialog(
+    config: &Config,
+    embedder: Arc<dyn retrieval::Embedder>,
+    llm: Option<Arc<dyn dialog::LanguageModel>>,
+    profiles: Arc<dyn retrieval::ProfileStore>,
+    evaluate: Option<PhrasingMode>,
+) -> anyhow::Result<(DialogManager, String)> {
     let d = &config.dialog;
     let campaign = Arc::new(Campaign::load(&d.campaign)?);
-    let nlu = Arc::new(NluEngine::load(&d.nlu_dir, Some(engines.embedder.clone()))?);
+    let nlu = Arc::new(NluEngine::load(&d.nlu_dir, Some(embedder.clone()))?);
     let mut manager = DialogManager::new(
         campaign,
         nlu,
         profiles,
-        Some(engines.embedder.clone()),
+        Some(embedder.clone()),
         d.manager.clone(),
     )?;
-    let phrasing = match (&d.phrasing, &d.qualify_report, &engines.llm) {
-        (Some(mode), Some(report), Some(llm)) => {
+    let guard = || Guard::new(d.manager.guard.clone(), Some(embedder.clone()));
+    let phrasing = match (evaluate, &d.phrasing, &d.qualify_report, &llm) {
+        (Some(mode), _, _, Some(llm)) => {
+            let phraser = Phraser::new(llm.clone(), mode, guard(), PhrasingAuthority::Evaluation)?;
+            manager = manager.with_phraser(phraser);
+            format!(
+                "on ({}, {}; evaluation only, not qualified)",
+                mode.as_str(),
+                config.llm.model_path.display()
+            )
+        }
+        (Some(_), _, _, None) => bail!("LLM phrasing for evaluation needs the LLM loaded"),
+        (None, Some(mode), Some(report), Some(llm)) => {
             let text = std::fs::read_to_string(report).with_context(|| {
                 format!("reading the qualification report {}", report.display())
             })?;
@@ -239,13 +271,13 @@ pub fn build_manager(
             let phraser = Phraser::new(
                 llm.clone(),
                 *mode,
-                Guard::new(d.manager.guard.clone(), Some(engines.embedder.clone())),
+                guard(),
                 PhrasingAuthority::Qualified(&report),
             )?;
             manager = manager.with_phraser(phraser);
             format!("on ({}, {} qualified)", mode.as_str(), report.model)
         }
-        (Some(_), None, _) => {
+        (None, Some(_), None, _) => {
             bail!("dialog.phrasing is set but dialog.qualify_report is not: run `ringwise qualify --out DIR` and point dialog.qualify_report at DIR/qualify_report.json")
         }
         _ => "off (templates; no qualified model configured)".to_string(),

@@ -11,6 +11,7 @@ pub mod dialer;
 pub mod ears;
 pub mod edge;
 pub mod engines;
+pub mod evaluate;
 pub mod grading;
 pub mod grpc;
 pub mod learn;

@@ -179,8 +179,72 @@ enum Command {
         #[arg(long)]
         model_comparison: Option<PathBuf>,
     },
+    /// Dialogue regression tests: `eval run` a folder of scenarios, `eval compare` two saved
+    /// runs, `eval capture` a stored call into a scenario file.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
     /// Print the effective configuration as TOML-like JSON.
     Config,
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Run every scenario under DIR; exit status 1 when any fails (a regression).
+    Run {
+        dir: PathBuf,
+        /// `text` (caller text straight into the dialogue) or `audio` (TTS → gRPC call → ASR,
+        /// real engines; scenarios with `modes: [.., audio]`).
+        #[arg(long, default_value = "text")]
+        mode: String,
+        /// Scenarios at a time (default: cores in text mode, 1 in audio mode).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Only scenarios whose id contains this.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Names the run in reports and comparisons (e.g. the model or script version).
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Text mode: phrase replies with the configured GGUF (`llm.model_path`) in `opener` or
+        /// `paraphrase` mode, for measurement only (no qualification needed).
+        #[arg(long)]
+        llm_phrasing: Option<String>,
+        /// Audio mode: the callers' line clock (1 = real time).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Seconds one scenario may take.
+        #[arg(long, default_value_t = 180)]
+        timeout: u64,
+        /// Write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Write a Markdown summary here.
+        #[arg(long)]
+        summary: Option<PathBuf>,
+        /// Write an HTML summary here.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Save the results (the input of `eval compare`).
+        #[arg(long)]
+        save: Option<PathBuf>,
+    },
+    /// Two saved runs side by side: verdict, latency and wording changes; exit status 1 when a
+    /// scenario that passed in A fails in B.
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        /// Also write the comparison as Markdown here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Turn a stored call (and its QA grades) into a scenario file.
+    Capture {
+        call_id: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -367,9 +431,91 @@ async fn run() -> anyhow::Result<()> {
         } => {
             out(&orchestrator::grading::report(&config, &dir, model_comparison.as_deref()).await?)?
         }
+        Command::Eval { command } => {
+            if !eval(&config, command).await? {
+                std::process::exit(1);
+            }
+        }
         Command::Config => out(&serde_json::to_string_pretty(&config)?)?,
     }
     Ok(())
+}
+
+/// `ringwise eval …`; `false` when the run or comparison found a regression.
+async fn eval(config: &Config, command: EvalCommand) -> anyhow::Result<bool> {
+    use evals::{report, Mode, RunResults};
+    let write = |path: &Option<PathBuf>, text: &str| -> anyhow::Result<()> {
+        if let Some(p) = path {
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
+        }
+        Ok(())
+    };
+    match command {
+        EvalCommand::Run {
+            dir,
+            mode,
+            jobs,
+            filter,
+            label,
+            llm_phrasing,
+            speed,
+            timeout,
+            junit,
+            summary,
+            html,
+            save,
+        } => {
+            let mode = Mode::parse(&mode)
+                .with_context(|| format!("--mode {mode:?}: use text or audio"))?;
+            let llm_phrasing = match llm_phrasing.as_deref() {
+                None => None,
+                Some("opener") => Some(dialog::policy::PhrasingMode::Opener),
+                Some("paraphrase") => Some(dialog::policy::PhrasingMode::Paraphrase),
+                Some(other) => anyhow::bail!("--llm-phrasing {other:?}: use opener or paraphrase"),
+            };
+            let jobs = jobs.unwrap_or(match mode {
+                Mode::Text => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                Mode::Audio => 1,
+            });
+            let args = orchestrator::evaluate::EvalRunArgs {
+                dir,
+                mode,
+                jobs,
+                filter,
+                label,
+                llm_phrasing,
+                speed,
+                timeout: std::time::Duration::from_secs(timeout),
+            };
+            let results: RunResults = orchestrator::evaluate::run(config, &args, &mut |line| {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            })
+            .await?;
+            out(&report::table(&results))?;
+            write(&junit, &report::junit::junit(&results))?;
+            write(&summary, &report::markdown(&results))?;
+            write(&html, &report::html::html(&results))?;
+            if let Some(path) = &save {
+                results.save(path)?;
+            }
+            Ok(!results.failed())
+        }
+        EvalCommand::Compare { a, b, out: path } => {
+            let (ra, rb) = (RunResults::load(&a)?, RunResults::load(&b)?);
+            let comparison = evals::compare(&ra, &rb);
+            let md = comparison.markdown();
+            out(&md)?;
+            write(&path, &md)?;
+            Ok(comparison.regressions().is_empty())
+        }
+        EvalCommand::Capture { call_id, out: path } => {
+            out(&orchestrator::evaluate::capture(config, &call_id, &path).await?)?;
+            Ok(true)
+        }
+    }
 }
 
 /// The demo report as text: outcomes by segment and persona, conversion, hand-offs, latency.
