@@ -97,6 +97,28 @@ async fn real(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `n` synthetic English customers of the demo CRM, imported into the app's store.
+async fn import_synthetic(
+    app: &App,
+    config: &Config,
+    n: usize,
+    seed: u64,
+) -> anyhow::Result<Vec<retrieval::synth::SyntheticCustomer>> {
+    let customers = retrieval::synth::generate(n, seed, 0.0);
+    let now = orchestrator::session::now_ms();
+    let csv = retrieval::synth::to_csv(&customers, now);
+    retrieval::import::import_customers(
+        &app.store,
+        &app.keys,
+        &config.retrieval.crm,
+        retrieval::import::Format::Csv,
+        &csv,
+        now,
+    )
+    .await?;
+    Ok(customers)
+}
+
 /// Resident memory of this process, from /proc.
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -134,18 +156,7 @@ async fn fake(args: &[String]) -> anyhow::Result<()> {
         None,
     )
     .await?;
-    let customers = retrieval::synth::generate(50, 5, 0.0);
-    let now = orchestrator::session::now_ms();
-    let csv = retrieval::synth::to_csv(&customers, now);
-    retrieval::import::import_customers(
-        &app.store,
-        &app.keys,
-        &config.retrieval.crm,
-        retrieval::import::Format::Csv,
-        &csv,
-        now,
-    )
-    .await?;
+    let customers = import_synthetic(&app, &config, 50, 5).await?;
     let customer = customers[0].customer_id.clone();
     let setup = |i: usize| CallSetup {
         call_id: format!("bench-{i}"),
@@ -360,18 +371,7 @@ async fn scripted(args: &[String]) -> anyhow::Result<()> {
             .collect::<anyhow::Result<Vec<_>>>()?,
     );
     let app = Arc::new(App::build(&config, engines, Metrics::new(), None, None).await?);
-    let customers = retrieval::synth::generate(200, 11, 0.0);
-    let now = orchestrator::session::now_ms();
-    let csv = retrieval::synth::to_csv(&customers, now);
-    retrieval::import::import_customers(
-        &app.store,
-        &app.keys,
-        &config.retrieval.crm,
-        retrieval::import::Format::Csv,
-        &csv,
-        now,
-    )
-    .await?;
+    let customers = import_synthetic(&app, &config, 200, 11).await?;
     app.index_knowledge().await?;
     let mut english = Vec::new();
     for c in customers.iter().filter(|c| c.language == "en") {
