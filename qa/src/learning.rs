@@ -73,34 +73,33 @@ pub struct TrainingSet {
 pub async fn store_training_set(
     store: &retrieval::SqlStore,
 ) -> Result<TrainingSet, crate::QaError> {
-    use crate::propensity::profile::{features, PROFILE_FEATURES};
     let calls = store.training_calls().await?;
     let mut profiles = std::collections::HashMap::new();
-    let (mut ids, mut rows, mut raw_labels, mut qa) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut ungraded, mut without_profile) = (0, 0);
     for c in &calls {
         if !profiles.contains_key(&c.customer_id) {
             let p = store.profile(&c.customer_id).await?;
             profiles.insert(c.customer_id.clone(), p);
         }
-        let Some(Some(p)) = profiles.get(&c.customer_id) else {
-            without_profile += 1;
-            continue;
-        };
-        ungraded += usize::from(!c.graded);
-        ids.push(c.customer_id.clone());
-        rows.extend(features(p, c.started_at_ms));
-        raw_labels.push(c.outcome == "converted");
-        let failure = c.primary_failure.as_deref().and_then(FailureReason::parse);
-        qa.push(training_label(&c.outcome, failure));
     }
-    let raw = Dataset {
-        feature_names: PROFILE_FEATURES.iter().map(|s| s.to_string()).collect(),
-        ids,
-        features: rows,
-        labels: raw_labels,
-    };
+    // Calls of erased customers (no profile any more) are not used.
+    let usable: Vec<_> = calls
+        .iter()
+        .filter_map(|c| Some((c, profiles.get(&c.customer_id)?.as_ref()?)))
+        .collect();
+    let raw = crate::propensity::profile::dataset_at(
+        usable
+            .iter()
+            .map(|(c, p)| (*p, c.started_at_ms, c.outcome == "converted")),
+    );
+    let qa: Vec<TrainingLabel> = usable
+        .iter()
+        .map(|(c, _)| {
+            let failure = c.primary_failure.as_deref().and_then(FailureReason::parse);
+            training_label(&c.outcome, failure)
+        })
+        .collect();
+    let ungraded = usable.iter().filter(|(c, _)| !c.graded).count();
+    let without_profile = calls.len() - usable.len();
     let graded = relabel(&raw, &qa);
     Ok(TrainingSet {
         calls: calls.len(),

@@ -57,10 +57,22 @@ pub fn feature(p: &CustomerProfile, name: &str, now_ms: i64) -> Option<f64> {
 
 /// Labelled profiles as a training set (id = customer id).
 pub fn dataset(rows: &[(CustomerProfile, bool)], now_ms: i64) -> Dataset {
-    Dataset {
+    dataset_at(rows.iter().map(|(p, y)| (p, now_ms, *y)))
+}
+
+/// Labelled profiles, each read at its own time (e.g. when the customer was called), as a
+/// training set (id = customer id).
+pub fn dataset_at<'a>(rows: impl IntoIterator<Item = (&'a CustomerProfile, i64, bool)>) -> Dataset {
+    let mut data = Dataset {
         feature_names: PROFILE_FEATURES.iter().map(|s| s.to_string()).collect(),
-        ids: rows.iter().map(|(p, _)| p.customer_id.clone()).collect(),
-        features: rows.iter().flat_map(|(p, _)| features(p, now_ms)).collect(),
-        labels: rows.iter().map(|&(_, y)| y).collect(),
+        ids: Vec::new(),
+        features: Vec::new(),
+        labels: Vec::new(),
+    };
+    for (p, at_ms, y) in rows {
+        data.ids.push(p.customer_id.clone());
+        data.features.extend(features(p, at_ms));
+        data.labels.push(y);
     }
+    data
 }
