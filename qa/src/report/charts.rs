@@ -30,6 +30,21 @@ fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> QaError + '_ {
     }
 }
 
+/// The series legend every chart draws the same way: upper right, on a light background.
+fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    what: &str,
+) -> Result<(), QaError> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font((FONT, 13))
+        .draw()
+        .map_err(err(what))
+}
+
 /// The x range for `n` categories: plotters' segmented `0..m` holds m + 1 segments.
 fn categories(n: usize) -> std::ops::Range<u32> {
     0..(n.max(2) - 1) as u32
@@ -104,14 +119,7 @@ pub fn outcomes_by_segment(report: &Report) -> Result<String, QaError> {
                     Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 13))
-            .draw()
-            .map_err(err("outcomes"))?;
+        legend(&mut chart, "outcomes")?;
         root.present().map_err(err("outcomes"))?;
     }
     Ok(svg)
@@ -239,14 +247,7 @@ pub fn latency_distribution(report: &Report) -> Result<String, QaError> {
             .map_err(err("latency"))?
             .label(format!("threshold {:.0} ms", l.threshold_ms))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 12, y)], BLACK.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 13))
-            .draw()
-            .map_err(err("latency"))?;
+        legend(&mut chart, "latency")?;
         root.present().map_err(err("latency"))?;
     }
     Ok(svg)
