@@ -4,6 +4,7 @@
 
 pub(crate) mod calls;
 pub(crate) mod dialer;
+pub(crate) mod experiments;
 pub(crate) mod operations;
 pub(crate) mod profiles;
 pub(crate) mod qa;
@@ -13,6 +14,7 @@ pub use dialer::{
     complete_attempt_in, erase_dial_rows_in, AttemptDone, DialAttempt, DialBacklog, DialCandidate,
     DialClaim, DialCounts, DialRun, LeasedDial, QueueEntry, QueueRow, QueueStatus, QueueUpdate,
 };
+pub use experiments::{record_call_arms_in, BanditArm, CallArm, AB_CHOICE};
 pub use operations::{Action, CallLog, Campaign, ModelVersion, QaGrade, Recording};
 pub use profiles::ProfileRecord;
 pub use qa::{
@@ -159,6 +161,7 @@ impl SqlStore {
                 .rows_affected())
         };
         let rows = ErasedRows {
+            call_arms: delete("DELETE FROM call_arms WHERE customer_id = $1".into()).await?,
             qa_evidence: delete(format!("DELETE FROM qa_evidence WHERE call_id {OF_CALLS}"))
                 .await?,
             qa_failures: delete(format!("DELETE FROM qa_failures WHERE call_id {OF_CALLS}"))
@@ -258,6 +261,9 @@ pub struct ErasedRows {
     pub qa_evidence: u64,
     pub call_events: u64,
     pub turn_metrics: u64,
+    /// Experiment arms the customer's calls played (`call_arms`).
+    #[serde(default)]
+    pub call_arms: u64,
 }
 
 impl ErasedRows {
@@ -278,6 +284,7 @@ impl ErasedRows {
             + self.qa_evidence
             + self.call_events
             + self.turn_metrics
+            + self.call_arms
     }
 }
 

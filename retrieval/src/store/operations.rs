@@ -314,6 +314,34 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Version `version` of model `name`, active or not, if registered.
+    pub async fn model_version(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<ModelVersion>, RetrievalError> {
+        let row = sqlx::query(
+            "SELECT name, version, path, sha256, metrics, created_at_ms, active FROM model_versions \
+             WHERE name = $1 AND version = $2",
+        )
+        .bind(name)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| -> Result<ModelVersion, RetrievalError> {
+            Ok(ModelVersion {
+                name: r.try_get(0)?,
+                version: r.try_get(1)?,
+                path: r.try_get(2)?,
+                sha256: r.try_get(3)?,
+                metrics: r.try_get(4)?,
+                created_at_ms: r.try_get(5)?,
+                active: r.try_get::<i64, _>(6)? != 0,
+            })
+        })
+        .transpose()
+    }
+
     /// The active version of model `name`, if any.
     pub async fn active_model(&self, name: &str) -> Result<Option<ModelVersion>, RetrievalError> {
         let row = sqlx::query(
