@@ -134,6 +134,22 @@ pub struct Campaign {
     pub recommendations: Vec<Recommendation>,
 }
 
+/// The script's named choice points an experiment may vary, each with the templates it fixes:
+/// variant `i` of a choice point is variant `i` of each of its templates. `pitch_order` is the
+/// pitch variants (which the campaign writes as orderings: saving first, cover first, …);
+/// `after_refusal` is what the bot says after a first refusal (the callback offer).
+pub const CHOICE_POINTS: [(&str, &[&str]); 3] = [
+    ("opening", &["script.greet"]),
+    (
+        "pitch_order",
+        &[
+            "script.pitch.price_sensitive",
+            "script.pitch.quality_oriented",
+        ],
+    ),
+    ("after_refusal", &["script.offer_callback"]),
+];
+
 /// Slots every template may use besides the campaign's facts.
 pub const COMMON_SLOTS: [&str; 4] = ["agent", "company", "product", "customer_name"];
 
@@ -382,6 +398,28 @@ impl Campaign {
             .chain(self.facts.keys().cloned())
             .chain(kind.extra_slot().map(str::to_string))
             .collect()
+    }
+
+    /// The templates of a named choice point ([`CHOICE_POINTS`]) and how many variants it has:
+    /// the fewest any of its templates has in any of the campaign's languages (a variant past
+    /// a shorter list is never played). An error names the known choice points.
+    pub fn choice_point(&self, name: &str) -> Result<(&'static [&'static str], usize), String> {
+        let Some((_, keys)) = CHOICE_POINTS.iter().find(|(n, _)| *n == name) else {
+            return Err(format!(
+                "unknown choice point {name:?}; known: {}",
+                CHOICE_POINTS.map(|(n, _)| n).join(", ")
+            ));
+        };
+        let templates = self.templates();
+        let mut arms = usize::MAX;
+        for key in keys.iter() {
+            if let Some((_, _, variants)) = templates.iter().find(|(k, _, _)| k == key) {
+                for lang in &self.languages {
+                    arms = arms.min(variants.get(*lang).map_or(0, Vec::len));
+                }
+            }
+        }
+        Ok((*keys, if arms == usize::MAX { 0 } else { arms }))
     }
 
     /// Every fact value in `language`, for the guard's allowed numbers.

@@ -11,6 +11,7 @@ use crate::policy::rules::{Action, Decision, HandOffReason, Policy, PolicyConfig
 use crate::policy::schedule::render_time;
 use crate::policy::state::{
     CallerTurn, ConversationState, Outcome, PhrasingCounters, Progress, ReplyMode, Turn,
+    VariantChoice,
 };
 use crate::policy::templates::{capitalize_sentences, choose_variant, render, split_sentences};
 use crate::{DialogError, Intent, NluResult, Understand};
@@ -153,13 +154,28 @@ impl DialogManager {
         &self.campaign
     }
 
-    /// Opens a call: fetches the profile, picks the pitch segment, and greets.
+    /// Opens a call: fetches the profile, picks the pitch segment, and greets. Template
+    /// variants are chosen by `seed`.
     pub async fn start(
         &self,
         call_id: &str,
         customer_id: &str,
         language: Language,
         seed: u64,
+    ) -> Result<(ConversationState, BotReply), DialogError> {
+        self.start_with(call_id, customer_id, language, seed, VariantChoice::new())
+            .await
+    }
+
+    /// [`start`](Self::start) with some templates' variants fixed from outside (an experiment's
+    /// arm or a bandit's choice); the others are chosen by `seed`.
+    pub async fn start_with(
+        &self,
+        call_id: &str,
+        customer_id: &str,
+        language: Language,
+        seed: u64,
+        variants: VariantChoice,
     ) -> Result<(ConversationState, BotReply), DialogError> {
         let started = Instant::now();
         if !self.campaign.languages.contains(&language) {
@@ -196,6 +212,7 @@ impl DialogManager {
             language,
             seed,
             segment,
+            variants,
             turns: Vec::new(),
             progress: Progress::default(),
             callback: None,
@@ -535,7 +552,11 @@ impl DialogManager {
                 if list.is_empty() {
                     return String::new();
                 }
-                let chosen = &list[choose_variant(list.len(), state.seed, state.turns.len(), &key)];
+                let at = match state.variants.get(&key) {
+                    Some(i) => i % list.len(),
+                    None => choose_variant(list.len(), state.seed, state.turns.len(), &key),
+                };
+                let chosen = &list[at];
                 let mut slots = self.slots(lang, profile);
                 if let Some((name, value)) = extra {
                     slots.insert(name.to_string(), value);

@@ -13,7 +13,7 @@ pub mod schedule;
 pub mod state;
 pub mod templates;
 
-pub use campaign::{Campaign, Segment};
+pub use campaign::{Campaign, Segment, CHOICE_POINTS};
 pub use faq::{FaqIndex, FaqMatch};
 pub use guard::{Check, Guard, GuardConfig, Rejection};
 pub use manager::{BotReply, DialogConfig, DialogEvent, DialogManager};
@@ -21,4 +21,4 @@ pub use phrasing::{Phraser, PhrasingAuthority, PhrasingMode};
 pub use qualify::{qualify, QualifyConfig, QualifyReport};
 pub use rules::{Action, Decision, HandOffReason, Policy, PolicyConfig};
 pub use schedule::render_time;
-pub use state::{ConversationState, Outcome, ReplyMode, Turn};
+pub use state::{ConversationState, Outcome, ReplyMode, Turn, VariantChoice};

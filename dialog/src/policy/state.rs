@@ -8,6 +8,12 @@ use crate::policy::rules::{Action, Decision};
 use crate::NluResult;
 use retrieval::{CustomerProfile, Language};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Script variants fixed for a call from outside the dialogue (an A/B arm, a bandit's choice):
+/// template key (`script.greet`, …) → variant index. A template it does not name keeps the
+/// seeded choice.
+pub type VariantChoice = BTreeMap<String, usize>;
 
 /// How a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -99,6 +105,9 @@ pub struct ConversationState {
     /// Seeds the template variant choice: the same call replays the same words.
     pub seed: u64,
     pub segment: Segment,
+    /// Variants chosen for this call by the orchestrator (see [`VariantChoice`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variants: VariantChoice,
     pub turns: Vec<Turn>,
     pub progress: Progress,
     pub callback: Option<TimeMention>,
