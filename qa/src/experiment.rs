@@ -168,6 +168,19 @@ impl ThompsonBandit {
         best.0
     }
 
+    /// Sets a segment's counts for one variant (a bandit whose state is kept elsewhere, e.g. in
+    /// SQL, is rebuilt this way); a variant out of range is ignored.
+    pub fn set_tally(&mut self, segment: &str, variant: usize, tally: Tally) {
+        let n = self.variants.len();
+        let arms = self
+            .arms
+            .entry(segment.to_string())
+            .or_insert_with(|| vec![Tally::default(); n]);
+        if let Some(t) = arms.get_mut(variant) {
+            *t = tally;
+        }
+    }
+
     /// Records a call's outcome for the variant played.
     pub fn record(&mut self, segment: &str, variant: usize, converted: bool) {
         let n = self.variants.len();
@@ -206,6 +219,31 @@ pub fn simulate_regret(
     calls: usize,
     seeds: u64,
 ) -> Result<RegretReport, QaError> {
+    Ok(regret_curve(true_rates, segment_weights, calls, seeds, 1)?.summary)
+}
+
+/// Cumulative regret call by call, mean over seeds, for the report's chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegretCurve {
+    /// Calls so far at each point (ascending, ends at the total).
+    pub at_calls: Vec<usize>,
+    /// Expected conversions lost so far by the bandit, and by the fixed equal split.
+    pub bandit: Vec<f64>,
+    pub fixed_split: Vec<f64>,
+    pub summary: RegretReport,
+    /// What was simulated, in words (segments, true rates, seeds).
+    pub scenario: String,
+}
+
+/// [`simulate_regret`] with the cumulative regrets sampled at about `points` evenly spaced call
+/// counts.
+pub fn regret_curve(
+    true_rates: &[Vec<f64>],
+    segment_weights: &[f64],
+    calls: usize,
+    seeds: u64,
+    points: usize,
+) -> Result<RegretCurve, QaError> {
     let variants = true_rates.first().map_or(0, Vec::len);
     if true_rates.is_empty()
         || true_rates.len() != segment_weights.len()
@@ -215,18 +253,35 @@ pub fn simulate_regret(
             "simulation: one row of true rates per segment, the same variants in each".into(),
         ));
     }
+    if true_rates
+        .iter()
+        .flatten()
+        .any(|r| !(0.0..=1.0).contains(r))
+        || segment_weights.iter().any(|w| !w.is_finite() || *w < 0.0)
+    {
+        return Err(QaError::InvalidInput(
+            "simulation: true rates lie in 0–1 and segment weights are not negative".into(),
+        ));
+    }
     let total_weight: f64 = segment_weights.iter().sum();
     let best: Vec<f64> = true_rates
         .iter()
         .map(|r| r.iter().copied().fold(0.0, f64::max))
         .collect();
     let names: Vec<String> = (0..variants).map(|v| format!("v{v}")).collect();
+    let step = (calls / points.max(1)).max(1);
+    let at_calls: Vec<usize> = (1..=calls)
+        .filter(|c| c % step == 0 || *c == calls)
+        .collect();
+    let mut curve_b = vec![0.0; at_calls.len()];
+    let mut curve_f = vec![0.0; at_calls.len()];
     let (mut regret_b, mut regret_f, mut conv_b, mut conv_f, mut late_best) =
         (0.0, 0.0, 0.0, 0.0, 0.0);
     for seed in 0..seeds {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut bandit = ThompsonBandit::new(names.clone())?;
         let (mut late, mut late_calls) = (0usize, 0usize);
+        let (mut seed_b, mut seed_f, mut point) = (0.0, 0.0, 0);
         for call in 0..calls {
             let mut x = rng.random::<f64>() * total_weight;
             let mut segment = 0;
@@ -239,7 +294,7 @@ pub fn simulate_regret(
             let rate = true_rates[segment][played];
             let converted = rng.random::<f64>() < rate;
             bandit.record(&key, played, converted);
-            regret_b += best[segment] - rate;
+            seed_b += best[segment] - rate;
             conv_b += f64::from(u8::from(converted));
             if call >= calls * 4 / 5 {
                 late_calls += 1;
@@ -248,21 +303,137 @@ pub fn simulate_regret(
             // The fixed split, on the same callee (same segment), with its own coin.
             let fixed = call % variants;
             let rate_f = true_rates[segment][fixed];
-            regret_f += best[segment] - rate_f;
+            seed_f += best[segment] - rate_f;
             conv_f += f64::from(u8::from(rng.random::<f64>() < rate_f));
+            if at_calls.get(point) == Some(&(call + 1)) {
+                curve_b[point] += seed_b;
+                curve_f[point] += seed_f;
+                point += 1;
+            }
         }
+        regret_b += seed_b;
+        regret_f += seed_f;
         late_best += late as f64 / late_calls.max(1) as f64;
     }
     let s = seeds.max(1) as f64;
-    Ok(RegretReport {
-        calls,
-        seeds,
-        bandit_regret: regret_b / s,
-        fixed_split_regret: regret_f / s,
-        bandit_conversions: conv_b / s,
-        fixed_split_conversions: conv_f / s,
-        bandit_best_share_late: late_best / s,
+    for v in curve_b.iter_mut().chain(curve_f.iter_mut()) {
+        *v /= s;
+    }
+    let rates: Vec<String> = true_rates
+        .iter()
+        .zip(segment_weights)
+        .enumerate()
+        .map(|(i, (r, w))| {
+            let r: Vec<String> = r.iter().map(|x| format!("{:.0}%", 100.0 * x)).collect();
+            format!("s{i} (weight {w}): {}", r.join(" / "))
+        })
+        .collect();
+    Ok(RegretCurve {
+        at_calls,
+        bandit: curve_b,
+        fixed_split: curve_f,
+        summary: RegretReport {
+            calls,
+            seeds,
+            bandit_regret: regret_b / s,
+            fixed_split_regret: regret_f / s,
+            bandit_conversions: conv_b / s,
+            fixed_split_conversions: conv_f / s,
+            bandit_best_share_late: late_best / s,
+        },
+        scenario: format!(
+            "{calls} simulated callees × {seeds} seeds; true conversion per variant v0 / v1 / …: {}",
+            rates.join("; ")
+        ),
     })
+}
+
+/// The simulated callees the report's regret chart and the `bandit.regret_vs_fixed_split`
+/// benchmark use: three segments that answer three script variants differently (price-sensitive
+/// callees convert best on the saving-first variant v1, quality-oriented ones on the cover-first
+/// v0, the rest on v2), the rates of the size the demo campaign converts at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegretScenario {
+    pub true_rates: Vec<Vec<f64>>,
+    pub segment_weights: Vec<f64>,
+    pub calls: usize,
+    pub seeds: u64,
+}
+
+impl Default for RegretScenario {
+    fn default() -> Self {
+        Self {
+            true_rates: vec![
+                vec![0.06, 0.11, 0.07],
+                vec![0.12, 0.06, 0.08],
+                vec![0.08, 0.07, 0.10],
+            ],
+            segment_weights: vec![0.4, 0.4, 0.2],
+            calls: 5000,
+            seeds: 20,
+        }
+    }
+}
+
+impl RegretScenario {
+    /// Runs the scenario, sampled at 100 points.
+    pub fn run(&self) -> Result<RegretCurve, QaError> {
+        regret_curve(
+            &self.true_rates,
+            &self.segment_weights,
+            self.calls,
+            self.seeds,
+            100,
+        )
+    }
+}
+
+/// 0.84: the one-sided z of 80% power.
+const Z_POWER80: f64 = 0.841_621_233_572_914_3;
+
+/// Calls per arm a two-sided 5% test needs to detect a true difference `d` between rates near
+/// `pa` and `pa + d` with 80% power (normal approximation).
+pub fn calls_per_arm_to_detect(pa: f64, d: f64) -> u64 {
+    let d = d.abs().max(1e-4);
+    let pb = (pa + d).clamp(0.0, 1.0);
+    let var = pa * (1.0 - pa) + pb * (1.0 - pb);
+    ((Z95 + Z_POWER80).powi(2) * var / (d * d)).ceil() as u64
+}
+
+/// A verdict in plain words for a comparison of arm `b` against arm `a`: the difference in
+/// percentage points with its 95% interval when it is significant; otherwise that there is no
+/// significant difference yet and about how many more calls would show one of the observed size
+/// (at least 1 point) with 80% power.
+pub fn verdict(c: &AbComparison, a: &str, b: &str) -> String {
+    let pts = |x: f64| 100.0 * x;
+    if c.significant() {
+        let (better, worse, d, lo, hi) = if c.difference > 0.0 {
+            (b, a, c.difference, c.ci_low, c.ci_high)
+        } else {
+            (a, b, -c.difference, -c.ci_high, -c.ci_low)
+        };
+        format!(
+            "{better} converts {:.1} points better than {worse}, 95% CI [{:.1}, {:.1}] (p = {:.3}).",
+            pts(d),
+            pts(lo),
+            pts(hi),
+            c.p_value
+        )
+    } else {
+        let target = c.difference.abs().max(0.01);
+        let need = calls_per_arm_to_detect(c.a.rate().min(c.b.rate()), target);
+        let have = c.a.calls.min(c.b.calls);
+        let more = need.saturating_sub(have) * 2;
+        format!(
+            "No significant difference yet: {b} − {a} = {:+.1} points, 95% CI [{:.1}, {:.1}] (p = {:.2}); \
+             need ~{more} more calls ({need} per arm) to detect a {:.1}-point difference.",
+            pts(c.difference),
+            pts(c.ci_low),
+            pts(c.ci_high),
+            c.p_value,
+            pts(target)
+        )
+    }
 }
 
 #[cfg(test)]
@@ -302,6 +473,35 @@ mod tests {
     }
 
     #[test]
+    fn verdicts_say_the_difference_or_how_many_calls_are_missing() {
+        let t = |calls, conversions| Tally { calls, conversions };
+        let v = verdict(&compare(t(2000, 100), t(2000, 160)).unwrap(), "A", "B");
+        assert!(
+            v.starts_with("B converts 3.0 points better than A, 95% CI ["),
+            "{v}"
+        );
+        let v = verdict(&compare(t(2000, 160), t(2000, 100)).unwrap(), "A", "B");
+        assert!(v.starts_with("A converts 3.0 points better than B"), "{v}");
+        let v = verdict(&compare(t(100, 5), t(100, 7)).unwrap(), "A", "B");
+        assert!(v.starts_with("No significant difference yet"), "{v}");
+        assert!(v.contains("more calls"), "{v}");
+        // 5% vs 7%: about 2,200 calls per arm (the textbook figure).
+        let n = calls_per_arm_to_detect(0.05, 0.02);
+        assert!((2000..2400).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn the_default_scenario_favours_the_bandit() {
+        let c = RegretScenario::default().run().unwrap();
+        assert!(
+            c.summary.bandit_regret < c.summary.fixed_split_regret,
+            "{:?}",
+            c.summary
+        );
+        assert_eq!(c.at_calls.len(), c.bandit.len());
+    }
+
+    #[test]
     fn bad_tallies_are_refused() {
         let none = Tally::default();
         let ok = Tally {
@@ -334,6 +534,12 @@ mod tests {
         );
         assert!(r.bandit_best_share_late > 0.8, "{r:?}");
         assert!(r.bandit_conversions > r.fixed_split_conversions);
+        // The curve ends at the totals and never decreases.
+        let curve = regret_curve(&rates, &[0.6, 0.4], 4000, 8, 50).unwrap();
+        assert_eq!(curve.summary, r);
+        assert_eq!(curve.at_calls.last(), Some(&4000));
+        assert!((curve.bandit.last().unwrap() - r.bandit_regret).abs() < 1e-6);
+        assert!(curve.bandit.windows(2).all(|w| w[1] >= w[0]));
         // Seeded: the same run twice is the same.
         assert_eq!(r, simulate_regret(&rates, &[0.6, 0.4], 4000, 8).unwrap());
     }

@@ -87,7 +87,30 @@ fn headless_chromium_renders_the_report() -> anyhow::Result<()> {
         })
         .collect();
     let dir = tempfile::tempdir()?;
-    let r = report::build(&calls, &ReportConfig::default(), 1500.0, 1_765_000_000_000)?;
+    let mut r = report::build(&calls, &ReportConfig::default(), 1500.0, 1_765_000_000_000)?;
+    // A campaign experiment: an A/B split of the openings and a bandit over the pitch order.
+    let mut arms = Vec::new();
+    for (i, c) in calls.iter().enumerate() {
+        let converted = c.call.outcome == "converted";
+        for (choice, arm, by_bandit) in [
+            ("ab", if i % 2 == 0 { "A" } else { "B" }, false),
+            ("pitch_order", if i % 3 == 0 { "v0" } else { "v1" }, true),
+        ] {
+            arms.push(retrieval::store::CallArm {
+                call_id: c.call.id.clone(),
+                customer_id: c.call.customer_id.clone(),
+                campaign_id: c.call.campaign_id.clone(),
+                experiment: "opening-test".into(),
+                choice: choice.into(),
+                arm: arm.into(),
+                segment: c.call.segment.clone(),
+                converted,
+                by_bandit,
+            });
+        }
+    }
+    r.experiments = report::experiments::sections(&arms);
+    r.regret = Some(qa::experiment::RegretScenario::default().run()?);
     let files = report::write(&r, &calls, dir.path())?;
     let profile = tempfile::tempdir()?;
 
@@ -97,6 +120,7 @@ fn headless_chromium_renders_the_report() -> anyhow::Result<()> {
         "chart-failure-pareto",
         "chart-latency",
         "chart-conversion-by-hour",
+        "chart-bandit-regret",
     ] {
         let at = dom
             .find(&format!("id=\"{id}\""))
@@ -106,8 +130,20 @@ fn headless_chromium_renders_the_report() -> anyhow::Result<()> {
             "figure {id} has no svg"
         );
     }
-    assert_eq!(dom.matches("<svg").count(), 4, "four inline charts");
+    assert_eq!(dom.matches("<svg").count(), 5, "five inline charts");
     assert!(dom.matches("<rect").count() > 20, "charts have bars");
+    // The experiments section: arms, the verdict in words, the bandit's plays, the regret.
+    assert!(dom.contains("id=\"experiments\"") && dom.contains("opening-test"));
+    assert!(dom.contains("class=\"ab-table\"") && dom.contains("class=\"bandit-table\""));
+    let verdict = dom
+        .find("class=\"ab-verdict\"")
+        .context("rendered DOM lacks the A/B verdict")?;
+    assert!(
+        dom[verdict..].contains("No significant difference yet")
+            || dom[verdict..].contains("points better than"),
+        "the verdict says what the comparison found"
+    );
+    assert!(dom.contains("id=\"regret-summary\"") && dom.contains("fixed equal split"));
     for id in ["rubric-table", "failure-table", "calls-table"] {
         assert!(
             dom.contains(&format!("id=\"{id}\"")),

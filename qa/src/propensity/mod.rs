@@ -27,7 +27,7 @@ pub use error::PropensityError;
 pub use gbm::GbmModel;
 pub use logistic::LogisticModel;
 pub use metrics::{auc, Metrics};
-pub use registry::{active_model, register, Promotion, MODEL_NAME};
+pub use registry::{active_model, model_version, register, Promotion, MODEL_NAME};
 pub use split::{stratified, Split};
 
 use serde::{Deserialize, Serialize};

@@ -96,6 +96,34 @@ pub async fn register(
     })
 }
 
+/// Propensity model version `version` (active or not), loaded from its folder and checked
+/// against its registered sha256; `None` when no such version is registered.
+pub async fn model_version(
+    store: &SqlStore,
+    version: &str,
+) -> Result<Option<(ModelVersion, PropensityModel)>, PropensityError> {
+    let Some(v) = store.model_version(MODEL_NAME, version).await? else {
+        return Ok(None);
+    };
+    let model = load_checked(&v)?;
+    Ok(Some((v, model)))
+}
+
+fn load_checked(v: &ModelVersion) -> Result<PropensityModel, PropensityError> {
+    let dir = Path::new(&v.path);
+    let sha = PropensityModel::saved_sha256(dir)?;
+    if sha != v.sha256 {
+        return Err(PropensityError::BadModel {
+            path: dir.to_path_buf(),
+            message: format!(
+                "sha256 {sha} differs from the registered {} of version {}",
+                v.sha256, v.version
+            ),
+        });
+    }
+    PropensityModel::load(dir)
+}
+
 /// The active propensity model, loaded from its folder; `None` when no version is active.
 /// A folder whose sha256 differs from the registered one is an error, not a silent swap.
 pub async fn active_model(
@@ -104,17 +132,6 @@ pub async fn active_model(
     let Some(active) = store.active_model(MODEL_NAME).await? else {
         return Ok(None);
     };
-    let dir = Path::new(&active.path);
-    let sha = PropensityModel::saved_sha256(dir)?;
-    if sha != active.sha256 {
-        return Err(PropensityError::BadModel {
-            path: dir.to_path_buf(),
-            message: format!(
-                "sha256 {sha} differs from the registered {} of version {}",
-                active.sha256, active.version
-            ),
-        });
-    }
-    let model = PropensityModel::load(dir)?;
+    let model = load_checked(&active)?;
     Ok(Some((active, model)))
 }

@@ -309,3 +309,60 @@ pub fn conversion_by_hour(report: &Report) -> Result<String, QaError> {
     }
     Ok(svg)
 }
+
+/// Cumulative regret of the bandit and of a fixed equal split on simulated callees, call by
+/// call (expected conversions lost against always playing each segment's best variant).
+pub fn regret(curve: &crate::experiment::RegretCurve) -> Result<String, QaError> {
+    let mut svg = String::new();
+    {
+        let calls = curve.at_calls.last().copied().unwrap_or(1).max(1) as f64;
+        let top = curve
+            .bandit
+            .iter()
+            .chain(&curve.fixed_split)
+            .copied()
+            .fold(1.0, f64::max)
+            * 1.1;
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(err("regret"))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Bandit vs fixed split: cumulative regret on simulated callees",
+                (FONT, 20),
+            )
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..calls, 0.0..top)
+            .map_err(err("regret"))?;
+        chart
+            .configure_mesh()
+            .x_desc("calls")
+            .y_desc("conversions lost")
+            .label_style((FONT, 13))
+            .draw()
+            .map_err(err("regret"))?;
+        for (name, values, colour) in [
+            ("Thompson bandit", &curve.bandit, PALETTE[0]),
+            ("fixed equal split", &curve.fixed_split, PALETTE[3]),
+        ] {
+            chart
+                .draw_series(LineSeries::new(
+                    curve
+                        .at_calls
+                        .iter()
+                        .zip(values.iter())
+                        .map(|(c, v)| (*c as f64, *v)),
+                    colour.stroke_width(2),
+                ))
+                .map_err(err("regret"))?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
+        }
+        legend(&mut chart, "regret")?;
+        root.present().map_err(err("regret"))?;
+    }
+    Ok(svg)
+}

@@ -66,6 +66,41 @@ fn status_cell(status: CheckStatus) -> &'static str {
     }
 }
 
+/// The "judge vs rules agreement" table, when an LLM judge graded calls.
+fn judge_agreement_section(h: &mut String, rows: &[crate::grade::judge::Agreement]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<section id=\"judge-agreement\"><h2>Judge vs rules agreement</h2>\
+         <p class=\"muted\">The LLM judge's advisory verdict on each rule criterion against the \
+         rules' (pass / fail / n/a); Cohen's kappa corrects for chance agreement.</p>\
+         <table id=\"judge-agreement-table\"><thead><tr><th>criterion</th><th>judge</th>\
+         <th>compared</th><th>agreed</th><th>raw</th><th>kappa</th><th>abstained</th>\
+         </tr></thead><tbody>"
+    );
+    for a in rows {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            escape(&a.criterion),
+            escape(&a.judge),
+            a.compared,
+            a.agreed,
+            if a.compared == 0 {
+                "—".to_string()
+            } else {
+                pct(a.raw)
+            },
+            a.kappa.map_or("—".to_string(), |k| format!("{k:.2}")),
+            a.abstained
+        );
+    }
+    let _ = writeln!(h, "</tbody></table></section>");
+}
+
 /// `index.html`.
 pub fn index_page(report: &Report) -> Result<String, QaError> {
     let t = &report.totals;
@@ -137,6 +172,7 @@ pub fn index_page(report: &Report) -> Result<String, QaError> {
             escape(&m.note)
         );
     }
+    experiments_section(&mut h, report)?;
     let _ = writeln!(h, "<section id=\"charts\"><h2>Charts</h2>");
     for (id, svg) in [
         (
@@ -180,6 +216,7 @@ pub fn index_page(report: &Report) -> Result<String, QaError> {
         );
     }
     let _ = writeln!(h, "</tbody></table></section>");
+    judge_agreement_section(&mut h, &report.judge_agreement);
 
     let _ = writeln!(
         h,
@@ -243,6 +280,93 @@ pub fn index_page(report: &Report) -> Result<String, QaError> {
     }
     let _ = writeln!(h, "</tbody></table></section>\n</body></html>");
     Ok(h)
+}
+
+/// The experiments section: per experiment, the A/B arms with the comparison and its verdict,
+/// and the bandit's plays; then the regret chart. Nothing when the report has neither.
+fn experiments_section(h: &mut String, report: &Report) -> Result<(), QaError> {
+    if report.experiments.is_empty() && report.regret.is_none() {
+        return Ok(());
+    }
+    let _ = writeln!(h, "<section id=\"experiments\"><h2>Experiments</h2>");
+    for e in &report.experiments {
+        let _ = writeln!(
+            h,
+            "<h3>{} — campaign {}</h3>",
+            escape(&e.experiment),
+            escape(&e.campaign_id)
+        );
+        if let Some(ab) = &e.ab {
+            let _ = writeln!(
+                h,
+                "<table class=\"ab-table\"><thead><tr><th>arm</th><th>calls</th>\
+                 <th>converted</th><th>conversion</th></tr></thead><tbody>"
+            );
+            for a in &ab.arms {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                     <td class=\"num\">{}</td></tr>",
+                    escape(&a.arm),
+                    a.calls,
+                    a.conversions,
+                    pct(a.conversion_rate)
+                );
+            }
+            let _ = writeln!(h, "</tbody></table>");
+            if let Some(c) = &ab.comparison {
+                let _ = writeln!(
+                    h,
+                    "<p class=\"muted\">Difference (second − first) {:+.1} points, Newcombe 95% \
+                     interval [{:.1}, {:.1}], two-sided p = {:.3} (pooled z-test).</p>",
+                    100.0 * c.difference,
+                    100.0 * c.ci_low,
+                    100.0 * c.ci_high,
+                    c.p_value
+                );
+            }
+            let _ = writeln!(
+                h,
+                "<p class=\"ab-verdict\"><strong>{}</strong></p>",
+                escape(&ab.verdict)
+            );
+        }
+        if !e.bandit.is_empty() {
+            let _ = writeln!(
+                h,
+                "<table class=\"bandit-table\"><thead><tr><th>choice point</th><th>segment</th>\
+                 <th>variant</th><th>calls</th><th>share</th><th>converted</th><th>conversion</th>\
+                 </tr></thead><tbody>"
+            );
+            for b in &e.bandit {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td>\
+                     <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                    escape(&b.choice),
+                    escape(&b.segment),
+                    escape(&b.arm),
+                    b.calls,
+                    pct(b.share),
+                    b.conversions,
+                    pct(b.conversion_rate)
+                );
+            }
+            let _ = writeln!(h, "</tbody></table>");
+        }
+    }
+    if let Some(curve) = &report.regret {
+        let _ = writeln!(
+            h,
+            "<figure id=\"chart-bandit-regret\">{}</figure><p id=\"regret-summary\">{}</p>\
+             <p class=\"muted\">{}</p>",
+            charts::regret(curve)?,
+            escape(&super::experiments::regret_summary(curve)),
+            escape(&curve.scenario)
+        );
+    }
+    let _ = writeln!(h, "</section>");
+    Ok(())
 }
 
 fn seconds(ms: Option<i64>) -> String {

@@ -1,11 +1,12 @@
 //! QA reports people read: from graded calls, the figures ([`Report`]: rubric pass rates,
 //! failure-reason Pareto, outcomes by segment, latency distribution, conversion by hour, an
-//! optional model before/after) and their files — a self-contained `index.html` with inline SVG
+//! optional model before/after, campaign experiments and the bandit's regret) and their files — a self-contained `index.html` with inline SVG
 //! charts ([`charts`]) and one page per call with its transcript and evidence ([`html`]), plus
 //! `report.json` and `calls.csv` ([`export`]). Phone numbers are masked everywhere; every text
 //! from a call is escaped.
 
 pub mod charts;
+pub mod experiments;
 pub mod export;
 pub mod html;
 
@@ -203,8 +204,17 @@ pub struct Report {
     pub outcomes_by_segment: Vec<SegmentRow>,
     pub latency: LatencySummary,
     pub conversion_by_hour: Vec<HourRow>,
+    /// Each LLM judge's agreement with the rules per criterion (empty without judge checks).
+    #[serde(default)]
+    pub judge_agreement: Vec<crate::grade::judge::Agreement>,
     /// The learning loop's before/after, rendered when present.
     pub model_comparison: Option<ModelComparison>,
+    /// Campaign experiments (A/B arms, bandit choices) from the stored calls' arms.
+    #[serde(default)]
+    pub experiments: Vec<experiments::ExperimentSection>,
+    /// The bandit's regret against a fixed split on simulated callees, rendered when present.
+    #[serde(default)]
+    pub regret: Option<crate::experiment::RegretCurve>,
     pub calls: Vec<CallRow>,
 }
 
@@ -466,7 +476,12 @@ pub fn build(
         outcomes_by_segment,
         latency,
         conversion_by_hour: hours,
+        judge_agreement: crate::grade::judge::agreement(
+            calls.iter().map(|c| c.grade.checks.as_slice()),
+        ),
         model_comparison: None,
+        experiments: Vec::new(),
+        regret: None,
         calls: rows,
     })
 }
