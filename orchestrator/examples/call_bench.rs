@@ -165,6 +165,7 @@ async fn fake(args: &[String]) -> anyhow::Result<()> {
         customer_id: customer.clone(),
         language: retrieval::Language::En,
         seed: i as u64,
+        variants: Default::default(),
     };
 
     // 1. Many idle calls at once: each line sends a silent frame a second.
@@ -398,6 +399,7 @@ async fn scripted(args: &[String]) -> anyhow::Result<()> {
                 customer_id: id.clone(),
                 language: retrieval::Language::En,
                 seed: (round * lines + i) as u64,
+                variants: Default::default(),
             };
             set.spawn(scripted_call(app.clone(), setup, clips.clone()));
         }

@@ -11,10 +11,12 @@ use crate::dialer::{
     callback_at_ms, CallOutcome, CallingWindows, CampaignDialer, DialTicket, DialerConfig,
     DialerStatus, NextCall, WaitReason,
 };
+use crate::experiment::{Assignment, Experiment, ExperimentSpec};
 use crate::records::AttemptCompletion;
 use crate::session::{now_ms, AgentDesk, CallSetup, FinishedCall};
 use async_trait::async_trait;
-use retrieval::store::complete_attempt_in;
+use dialog::policy::VariantChoice;
+use retrieval::store::{complete_attempt_in, record_call_arms_in};
 use retrieval::RetrievalError;
 use serde::Deserialize;
 use sqlx::AnyConnection;
@@ -43,6 +45,10 @@ pub struct CampaignSpec {
     pub name: String,
     #[serde(default)]
     pub dialer: DialerConfig,
+    /// An A/B split and/or a bandit over the script's choice points (see
+    /// [`crate::experiment`]).
+    #[serde(default)]
+    pub experiment: Option<ExperimentSpec>,
 }
 
 impl CampaignSpec {
@@ -128,6 +134,10 @@ pub struct CampaignRunner {
     tickets: Mutex<HashMap<String, DialTicket>>,
     /// Campaigns this runner created or opened, with their stop signal.
     campaigns: Mutex<HashMap<String, CancellationToken>>,
+    /// The experiments of campaigns that declare one.
+    experiments: Mutex<HashMap<String, Arc<Experiment>>>,
+    /// What each live attempt's call plays, by attempt id (stored with the call).
+    assignments: Mutex<HashMap<String, Assignment>>,
     live: AtomicUsize,
 }
 
@@ -193,7 +203,21 @@ impl AttemptCompletion for DialerHooks {
             .dialer
             .attempt_done(&ticket, outcome, callback_at, call.ended_at_ms)
             .map_err(|e| RetrievalError::InvalidInput(e.to_string()))?;
-        complete_attempt_in(conn, &done).await
+        complete_attempt_in(conn, &done).await?;
+        // The arms the call played, and the bandit's counts, in the call's transaction. A call
+        // blocked before the greeting (do-not-call) heard no script: nothing to learn.
+        if let Some(assignment) = runner.take_assignment(attempt_id) {
+            if call.state.is_some() {
+                let arms = assignment.call_arms(
+                    &call.setup.call_id,
+                    &call.setup.customer_id,
+                    &ticket.campaign_id,
+                    call.outcome == "converted",
+                );
+                record_call_arms_in(conn, &arms, call.ended_at_ms).await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -259,6 +283,8 @@ impl CampaignRunner {
             agent_handle,
             tickets: Mutex::new(HashMap::new()),
             campaigns: Mutex::new(HashMap::new()),
+            experiments: Mutex::new(HashMap::new()),
+            assignments: Mutex::new(HashMap::new()),
             live: AtomicUsize::new(0),
         }
     }
@@ -269,6 +295,25 @@ impl CampaignRunner {
 
     fn take_ticket(&self, attempt_id: &str) -> Option<DialTicket> {
         self.tickets.lock().ok()?.remove(attempt_id)
+    }
+
+    fn take_assignment(&self, attempt_id: &str) -> Option<Assignment> {
+        self.assignments.lock().ok()?.remove(attempt_id)
+    }
+
+    /// The script variants a live attempt's call plays (empty outside experiments): the gRPC
+    /// edge passes them to the call session when the line names the attempt.
+    pub fn variants_for(&self, attempt_id: &str) -> VariantChoice {
+        self.assignments
+            .lock()
+            .ok()
+            .and_then(|m| m.get(attempt_id).map(|a| a.variants.clone()))
+            .unwrap_or_default()
+    }
+
+    /// The experiment of a campaign this runner runs, if it declares one.
+    pub fn experiment(&self, campaign_id: &str) -> Option<Arc<Experiment>> {
+        self.experiments.lock().ok()?.get(campaign_id).cloned()
     }
 
     /// Whether this runner runs `campaign_id`.
@@ -319,9 +364,32 @@ impl CampaignRunner {
         customers: &[String],
     ) -> anyhow::Result<CampaignView> {
         let spec = CampaignSpec::parse_over(yaml, &self.app.config.dialer)?;
+        // The experiment is checked (script variants, model versions) before anything is opened.
+        let experiment = match &spec.experiment {
+            Some(x) => {
+                let experiment = Experiment::new(
+                    &spec.id,
+                    x.clone(),
+                    self.app.calls.manager.campaign(),
+                    self.app.store.clone(),
+                )?;
+                let scorer = experiment.arm_scorer().await?;
+                Some((Arc::new(experiment), scorer))
+            }
+            None => None,
+        };
         self.dialer
             .open(&spec.id, Some(spec.dialer.clone()), now_ms())
             .await?;
+        if let Some((experiment, scorer)) = experiment {
+            if let Some(scorer) = scorer {
+                self.dialer.set_scorer(&spec.id, Arc::new(scorer));
+            }
+            self.experiments
+                .lock()
+                .map_err(|_| anyhow::anyhow!("experiment table poisoned"))?
+                .insert(spec.id.clone(), experiment);
+        }
         self.dialer.enqueue(&spec.id, customers, now_ms()).await?;
         self.campaigns
             .lock()
@@ -425,6 +493,10 @@ impl CampaignRunner {
             {
                 h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
             }
+            let assignment = match self.experiment(id) {
+                Some(x) => Some(x.assign(&ticket.customer_id, &ticket.segment).await?),
+                None => None,
+            };
             let setup = CallSetup {
                 call_id: ticket.call_id.clone(),
                 attempt_id: Some(ticket.attempt_id.clone()),
@@ -432,9 +504,16 @@ impl CampaignRunner {
                 customer_id: ticket.customer_id.clone(),
                 language,
                 seed: h,
+                variants: assignment
+                    .as_ref()
+                    .map(|a| a.variants.clone())
+                    .unwrap_or_default(),
             };
             if let Ok(mut t) = self.tickets.lock() {
                 t.insert(ticket.attempt_id.clone(), ticket.clone());
+            }
+            if let (Some(a), Ok(mut m)) = (assignment, self.assignments.lock()) {
+                m.insert(ticket.attempt_id.clone(), a);
             }
             self.live.fetch_add(1, Ordering::SeqCst);
             let this = self.clone();
@@ -449,7 +528,9 @@ impl CampaignRunner {
                     }
                 };
                 if let Some(outcome) = unanswered {
-                    // No call record: the attempt alone is completed.
+                    // No call record: the attempt alone is completed; no arm is stored or
+                    // learned from (nobody heard the script).
+                    this.take_assignment(&ticket.attempt_id);
                     if this.take_ticket(&ticket.attempt_id).is_some() {
                         let done = this.dialer.attempt_done(&ticket, outcome, None, now_ms());
                         let stored = match done {

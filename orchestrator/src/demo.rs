@@ -325,13 +325,10 @@ pub fn callee_engines(
 pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoReport> {
     let total = Instant::now();
     let mut timings = Vec::new();
-    std::fs::create_dir_all(&options.out_dir)
-        .with_context(|| format!("creating {}", options.out_dir.display()))?;
+    // A bad campaign file is reported before the engines load.
     let spec_text = std::fs::read_to_string(&options.campaign)
         .with_context(|| format!("reading the campaign {}", options.campaign.display()))?;
-    let mut spec = CampaignSpec::parse_over(&spec_text, &config.dialer)?;
-    spec.dialer.max_lines = options.lines.max(1);
-
+    CampaignSpec::parse_over(&spec_text, &config.dialer)?;
     // 1. Engines: the bot's, then the callees' (the LLM only when phrasing may be on).
     let t = Instant::now();
     let cfg = config.clone();
@@ -345,6 +342,25 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
     let callees =
         Arc::new(tokio::task::spawn_blocking(move || callee_engines(&cfg, &e, &personas)).await??);
     timings.push(("load.engines".into(), ms(t)));
+    run_on(config, options, engines, callees, timings, total).await
+}
+
+/// The demo campaign on loaded engines (the real ones in [`run`]; tests may pass fakes):
+/// everything after loading, `timings` so far and the `total` clock carried on.
+pub async fn run_on(
+    config: &Config,
+    options: DemoOptions,
+    engines: Arc<Engines>,
+    callees: Arc<CalleeEngines>,
+    mut timings: Vec<(String, f64)>,
+    total: Instant,
+) -> anyhow::Result<DemoReport> {
+    std::fs::create_dir_all(&options.out_dir)
+        .with_context(|| format!("creating {}", options.out_dir.display()))?;
+    let spec_text = std::fs::read_to_string(&options.campaign)
+        .with_context(|| format!("reading the campaign {}", options.campaign.display()))?;
+    let mut spec = CampaignSpec::parse_over(&spec_text, &config.dialer)?;
+    spec.dialer.max_lines = options.lines.max(1);
 
     // 2. The app over the store; the dialer's hooks join the call sessions to the campaign.
     let metrics = Metrics::new();
@@ -437,7 +453,7 @@ pub async fn run(config: &Config, options: DemoOptions) -> anyhow::Result<DemoRe
 
     // 6. The campaign, dialed to its end.
     let yaml = serde_yaml_ng::to_string(&serde_json::json!({
-        "id": spec.id, "name": spec.name, "dialer": spec.dialer,
+        "id": spec.id, "name": spec.name, "dialer": spec.dialer, "experiment": spec.experiment,
     }))?;
     runner.create_for(&yaml, &ids).await?;
     let t = Instant::now();

@@ -83,6 +83,8 @@ pub async fn report(
     let bar = ProgressBar::new_spinner();
     bar.set_message("reading graded calls");
     let (calls, ungraded) = qa::report::load_graded(&store, Some(&keys)).await?;
+    // Campaign experiments: the arms stored calls played.
+    let arms = store.call_arms().await?;
     bar.set_message(format!("writing the report of {} calls", calls.len()));
     let (report_config, threshold) = (config.qa.report.clone(), config.qa.grader.v2v_threshold_ms);
     let dir_owned = dir.to_path_buf();
@@ -91,6 +93,10 @@ pub async fn report(
             qa::report::build(&calls, &report_config, threshold, crate::session::now_ms())?;
         report.totals.ungraded = ungraded;
         report.model_comparison = comparison;
+        report.experiments = qa::report::experiments::sections(&arms);
+        if report.experiments.iter().any(|e| !e.bandit.is_empty()) {
+            report.regret = Some(qa::experiment::RegretScenario::default().run()?);
+        }
         let files = qa::report::write(&report, &calls, &dir_owned)?;
         Ok((files, report.totals))
     })

@@ -567,13 +567,20 @@ impl Orchestrator for OrchestratorService {
         } else {
             id_arg(&start.call_id, "start.call_id")?
         };
+        let attempt_id = (!start.attempt_id.is_empty()).then(|| start.attempt_id.clone());
+        // A campaign experiment's variants for this attempt, chosen when it was dialed.
+        let variants = match (&attempt_id, &self.campaigns) {
+            (Some(a), Some(runner)) => runner.variants_for(a),
+            _ => Default::default(),
+        };
         let setup = CallSetup {
             call_id,
-            attempt_id: (!start.attempt_id.is_empty()).then(|| start.attempt_id.clone()),
+            attempt_id,
             campaign_id,
             customer_id,
             language,
             seed: start.seed,
+            variants,
         };
         let (out_tx, out_rx) = mpsc::channel(CALL_OUT_QUEUE);
         let line = GrpcLine {

@@ -12,6 +12,7 @@ pub mod ears;
 pub mod edge;
 pub mod engines;
 pub mod evaluate;
+pub mod experiment;
 pub mod grading;
 pub mod grpc;
 pub mod learn;

@@ -127,6 +127,9 @@ pub struct CallSetup {
     pub language: retrieval::Language,
     /// Seeds template variants.
     pub seed: u64,
+    /// Variants fixed by a campaign experiment (A/B arm, bandit); the others follow `seed`.
+    #[serde(default)]
+    pub variants: dialog::policy::VariantChoice,
 }
 
 /// One caller turn's result, as the line sees it.
@@ -530,11 +533,12 @@ impl CallSession {
         // The dialogue opens first: a do-not-call customer is never greeted, nor recorded.
         let opened = ctx
             .manager
-            .start(
+            .start_with(
                 &self.setup.call_id,
                 &self.setup.customer_id,
                 self.setup.language,
                 self.setup.seed,
+                self.setup.variants.clone(),
             )
             .await;
         let (state, greeting) = match opened {

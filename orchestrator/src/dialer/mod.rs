@@ -214,6 +214,8 @@ pub struct CampaignDialer {
     store: SqlStore,
     defaults: DialerConfig,
     scorer: Arc<dyn Scorer>,
+    /// Campaigns scored otherwise than by `scorer` (an A/B experiment between two models).
+    campaign_scorers: Mutex<HashMap<String, Arc<dyn Scorer>>>,
     runs: Mutex<HashMap<String, Arc<Run>>>,
 }
 
@@ -247,6 +249,7 @@ impl CampaignDialer {
             store,
             defaults,
             scorer,
+            campaign_scorers: Mutex::new(HashMap::new()),
             runs: Mutex::new(HashMap::new()),
         })
     }
@@ -335,6 +338,24 @@ impl CampaignDialer {
         Ok(self.run(campaign_id)?.desk.clone())
     }
 
+    /// Scores `campaign_id`'s customers with `scorer` instead of the dialer's own from now on
+    /// (customers already queued keep their score).
+    pub fn set_scorer(&self, campaign_id: &str, scorer: Arc<dyn Scorer>) {
+        self.campaign_scorers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(campaign_id.to_string(), scorer);
+    }
+
+    fn scorer_for(&self, campaign_id: &str) -> Arc<dyn Scorer> {
+        self.campaign_scorers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(campaign_id)
+            .cloned()
+            .unwrap_or_else(|| self.scorer.clone())
+    }
+
     /// Scores and queues customers (idempotent: a customer already queued is left as is).
     /// Customers who opted out are queued as `do_not_call`, so the status counts them; ids
     /// without a profile are reported, not queued.
@@ -345,6 +366,7 @@ impl CampaignDialer {
         now_ms: i64,
     ) -> Result<EnqueueReport, DialerError> {
         let run = self.run(campaign_id)?;
+        let scorer = self.scorer_for(campaign_id);
         let mut report = EnqueueReport::default();
         let mut entries = Vec::with_capacity(customer_ids.len());
         for id in customer_ids {
@@ -356,8 +378,8 @@ impl CampaignDialer {
             let zone = run.windows.zone_of(profile.region.as_deref());
             entries.push(QueueEntry {
                 customer_id: id.to_string(),
-                segment: self.scorer.segment(&profile),
-                score: self.scorer.score(&profile, now_ms),
+                segment: scorer.segment(&profile),
+                score: scorer.score(&profile, now_ms),
                 time_zone: zone.name().to_string(),
                 region: profile.region.clone(),
                 status: if profile.do_not_call {
