@@ -2,6 +2,7 @@
 //! a fixed equal split on the seeded simulated callees of
 //! [`qa::experiment::RegretScenario::default`] (three segments answering three script variants
 //! differently). Prints the figures and the BENCHMARKS.md keys.
+#![allow(clippy::print_stdout)] // A benchmark binary: its output is the point.
 
 fn main() -> anyhow::Result<()> {
     let scenario = qa::experiment::RegretScenario::default();
