@@ -19,6 +19,6 @@ pub mod transcript;
 
 pub use config::QaConfig;
 pub use error::QaError;
-pub use grade::{CallGrade, FailureReason, Grader, GraderConfig, Judge};
+pub use grade::{CallGrade, FailureReason, Grader, GraderConfig, Judge, JudgeConfig, LlmJudge};
 pub use report::{GradedCall, ModelComparison, Report};
 pub use transcript::CallView;

@@ -1,6 +1,7 @@
 //! `ringwise qa run`: grades every call the rule grader has not graded yet, page by page, and
 //! stores each page's grades in one transaction (every call whole). A second run finds nothing
-//! to do; a run that stops half-way leaves the rest ungraded for the next one.
+//! to do; a run that stops half-way leaves the rest ungraded for the next one. A grader with a
+//! judge judges the calls it grades (calls graded before keep their rule grade only).
 
 use crate::grade::{CallGrade, FailureReason, Grader, RULES_GRADER};
 use crate::transcript::CallView;
@@ -41,10 +42,21 @@ pub async fn grade_ungraded(
         let Some(last) = ids.last() else { break };
         after = last.clone();
         let calls = store.qa_calls(&ids).await?;
-        let grades: Vec<CallGrade> = calls
-            .iter()
-            .map(|r| grader.grade(&CallView::from_record(r), now_ms))
-            .collect();
+        let grade_page = || -> Vec<CallGrade> {
+            calls
+                .iter()
+                .map(|r| grader.grade(&CallView::from_record(r), now_ms))
+                .collect()
+        };
+        // A judge blocks on its model for seconds per call: on a multi-threaded runtime the
+        // worker hands its other tasks off first. Rules alone take microseconds.
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let grades = if grader.has_judges() && multi_thread {
+            tokio::task::block_in_place(grade_page)
+        } else {
+            grade_page()
+        };
         let records: Vec<_> = grades.iter().map(CallGrade::to_record).collect();
         store.store_qa_grades(&records).await?;
         for g in &grades {

@@ -1,11 +1,14 @@
 //! Grading a recorded call: a rubric of rule checks ([`rubric`]), each with pass/fail, a score
 //! and evidence spans (turn + line time), and the call's failure reasons from a fixed taxonomy
-//! ([`FailureReason`]). Rules only; an LLM judge for open criteria plugs in through [`Judge`].
+//! ([`FailureReason`]). The rules decide the grade; an LLM judge for open criteria plugs in
+//! through [`Judge`] ([`judge::LlmJudge`]) and only adds advisory `judge.*` checks.
 
 pub mod failure;
+pub mod judge;
 pub mod rubric;
 
 pub use failure::{FailureClass, FailureReason};
+pub use judge::{JudgeConfig, LlmJudge};
 
 use crate::transcript::{CallView, ViewTurn};
 use crate::QaError;
@@ -83,12 +86,12 @@ pub struct CallGrade {
 }
 
 impl CallGrade {
-    /// Sum of the applicable checks' scores.
+    /// Sum of the applicable rule checks' scores (a judge's checks are advisory).
     pub fn score(&self) -> f64 {
         self.applicable().map(|c| c.score).sum()
     }
 
-    /// Sum of the applicable checks' maxima.
+    /// Sum of the applicable rule checks' maxima.
     pub fn max_score(&self) -> f64 {
         self.applicable().map(|c| c.max_score).sum()
     }
@@ -96,7 +99,7 @@ impl CallGrade {
     fn applicable(&self) -> impl Iterator<Item = &CheckResult> {
         self.checks
             .iter()
-            .filter(|c| c.status != CheckStatus::NotApplicable)
+            .filter(|c| c.status != CheckStatus::NotApplicable && c.grader == RULES_GRADER)
     }
 
     pub fn check(&self, criterion: &str) -> Option<&CheckResult> {
@@ -385,6 +388,12 @@ impl Grader {
 
     pub fn config(&self) -> &GraderConfig {
         &self.config
+    }
+
+    /// Whether a judge runs after the rules (grading then blocks on a model: keep it off the
+    /// async runtime's threads).
+    pub fn has_judges(&self) -> bool {
+        !self.judges.is_empty()
     }
 
     /// Grades one call. Deterministic in the call and the configuration.
