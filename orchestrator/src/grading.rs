@@ -21,12 +21,49 @@ async fn open_store(config: &Config) -> anyhow::Result<retrieval::SqlStore> {
         })
 }
 
+/// The LLM judge of `ringwise qa run`, when `--judge` or `qa.judge_model` asks for one: the
+/// GGUF on llama.cpp, behind `dialog::LanguageModel`.
+async fn load_judge(config: &Config, judge: bool) -> anyhow::Result<Option<qa::LlmJudge>> {
+    let path = match (&config.qa.judge_model, judge) {
+        (Some(path), _) => path.clone(),
+        (None, true) => std::path::PathBuf::from(qa::config::DEFAULT_JUDGE_MODEL),
+        (None, false) => return Ok(None),
+    };
+    anyhow::ensure!(
+        path.is_file(),
+        "the judge model {} is missing: run scripts/setup.sh (without JUDGE_MODEL=0) or set qa.judge_model to a GGUF",
+        path.display()
+    );
+    let llm_config = dialog::LlmConfig {
+        model_path: path.clone(),
+        threads: config.qa.judge_threads.max(1),
+        ..config.llm.clone()
+    };
+    let model =
+        tokio::task::spawn_blocking(move || dialog::llm::llama::LlamaCppModel::load(&llm_config))
+            .await?
+            .with_context(|| format!("loading the judge model {}", path.display()))?;
+    Ok(Some(qa::LlmJudge::new(
+        std::sync::Arc::new(model),
+        qa::JudgeConfig::default(),
+    )))
+}
+
 /// `ringwise qa run`: grades every call the rule grader has not graded; a second run grades none.
-pub async fn qa_run(config: &Config) -> anyhow::Result<String> {
+/// With a judge (`--judge` or `qa.judge_model`), the calls graded now are judged too.
+pub async fn qa_run(config: &Config, judge: bool) -> anyhow::Result<String> {
     let store = open_store(config).await?;
     let mut grader_config = config.qa.grader.clone();
     grader_config.policy = config.dialog.manager.policy.clone();
-    let grader = Grader::new(grader_config)?;
+    let mut grader = Grader::new(grader_config)?;
+    let judge_name = match load_judge(config, judge).await? {
+        Some(j) => {
+            let name = qa::Judge::name(&j).to_string();
+            grader = grader.with_judge(Box::new(j));
+            Some(name)
+        }
+        None => None,
+    };
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} calls graded [{elapsed}] {per_sec}")
@@ -48,6 +85,9 @@ pub async fn qa_run(config: &Config) -> anyhow::Result<String> {
         "{} call(s) graded in {:.2} s ({} failed checks)",
         summary.graded, summary.elapsed_s, summary.checks_failed
     );
+    if let Some(name) = judge_name {
+        let _ = write!(s, "\njudge: {name} (advisory judge.* checks)");
+    }
     if summary.graded == 0 {
         s.push_str(": every stored call already has a grade");
     } else {

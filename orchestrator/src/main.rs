@@ -250,7 +250,12 @@ enum EvalCommand {
 #[derive(Subcommand)]
 enum QaCommand {
     /// Grade every call the rule grader has not graded yet.
-    Run,
+    Run {
+        /// Also ask the LLM judge (`qa.judge_model`, else the Qwen GGUF setup fetches) about
+        /// the calls graded now: advisory `judge.*` checks, seconds per call.
+        #[arg(long)]
+        judge: bool,
+    },
 }
 
 fn out(text: &str) -> anyhow::Result<()> {
@@ -423,8 +428,8 @@ async fn run() -> anyhow::Result<()> {
             out(&orchestrator::learn::segments(&config, args).await?)?;
         }
         Command::Qa {
-            command: QaCommand::Run,
-        } => out(&orchestrator::grading::qa_run(&config).await?)?,
+            command: QaCommand::Run { judge },
+        } => out(&orchestrator::grading::qa_run(&config, judge).await?)?,
         Command::Report {
             out: dir,
             model_comparison,
