@@ -151,7 +151,9 @@ async fn the_bandit_state_persists_across_a_restart() {
     let customers: Vec<String> = {
         let db = store(tmp.path()).await;
         let rows = retrieval::synth::generate(40, 9, 0.0);
-        let csv = retrieval::synth::to_csv(&rows, 0);
+        // Dated from now: last contacts before 1970 would be refused by the import.
+        let now = orchestrator::session::now_ms();
+        let csv = retrieval::synth::to_csv(&rows, now);
         let keys = keys();
         retrieval::import::import_customers(
             &db,
@@ -159,7 +161,7 @@ async fn the_bandit_state_persists_across_a_restart() {
             &retrieval::import::CrmMapping::default(),
             retrieval::import::Format::Csv,
             &csv,
-            0,
+            now,
         )
         .await
         .unwrap();
@@ -169,6 +171,7 @@ async fn the_bandit_state_persists_across_a_restart() {
                 ids.push(r.customer_id.clone());
             }
         }
+        assert!(ids.len() > 30, "{} of 40 customers imported", ids.len());
         ids
     };
     let yaml = "  seed: 5\n  bandit: true\n  choices: [opening]\n";
@@ -282,7 +285,18 @@ async fn a_demo_campaign_records_the_arms_of_every_answered_call() {
         }
         answered += 1;
         let choices: Vec<&str> = mine.iter().map(|a| a.choice.as_str()).collect();
-        assert_eq!(choices, ["ab", "after_refusal", "pitch_order"], "{mine:?}");
+        // The A/B arm, the opening it fixes, and the two choice points the bandit learns.
+        assert_eq!(
+            choices,
+            ["ab", "after_refusal", "opening", "pitch_order"],
+            "{mine:?}"
+        );
+        for a in &mine {
+            assert_eq!(
+                a.by_bandit,
+                a.choice == "after_refusal" || a.choice == "pitch_order"
+            );
+        }
         assert!(mine.iter().all(|a| a.experiment == "opening-ab"));
         let ab = mine.iter().find(|a| a.choice == AB_CHOICE).unwrap();
         assert_eq!(
@@ -301,6 +315,8 @@ async fn a_demo_campaign_records_the_arms_of_every_answered_call() {
             .unwrap()
             .text;
         let variant = if ab.arm == "A" { 0 } else { 1 };
+        let opening = mine.iter().find(|a| a.choice == "opening").unwrap();
+        assert_eq!(opening.arm, format!("v{variant}"));
         let greet = script().script.greet;
         let heads: Vec<String> = [greet.en.unwrap(), greet.zh.unwrap()]
             .iter()
