@@ -175,12 +175,19 @@ fn main() -> anyhow::Result<()> {
         let mut by_lang: BTreeMap<String, Tally> = BTreeMap::new();
         let (mut asked, mut abstained) = (0usize, 0usize);
         let mut seconds = Vec::new();
+        // criterion → verdict → count: a judge that always says the same is no judge.
+        let mut answers: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
         for ((view, case), grade) in cases.iter().zip(&graded) {
             let t = Instant::now();
             let verdicts = judge.verdicts(view);
             seconds.push(t.elapsed().as_secs_f64());
             for (criterion, verdict, _raw) in &verdicts.verdicts {
                 asked += 1;
+                *answers
+                    .entry(criterion.clone())
+                    .or_default()
+                    .entry(format!("{verdict:?}"))
+                    .or_default() += 1;
                 let judged = match verdict {
                     Verdict::Pass => Some(Cat::Pass),
                     Verdict::Fail => Some(Cat::Fail),
@@ -236,6 +243,20 @@ fn main() -> anyhow::Result<()> {
         for (lang, t) in &by_lang {
             println!("  {:<22} {}", format!("ALL {lang}"), t.line());
         }
+        println!("verdicts given");
+        for (c, counts) in &answers {
+            let counts: Vec<String> = counts.iter().map(|(v, n)| format!("{v} {n}")).collect();
+            println!("  {c:<22} {}", counts.join(", "));
+        }
+        let mean_kappa = |map: &BTreeMap<String, Tally>| {
+            let ks: Vec<f64> = map.values().filter_map(|t| cohen_kappa(&t.pairs)).collect();
+            ks.iter().sum::<f64>() / ks.len().max(1) as f64
+        };
+        println!(
+            "mean per-criterion kappa: {:+.3} vs rules, {:+.3} vs truth",
+            mean_kappa(&vs_rules),
+            mean_kappa(&vs_truth)
+        );
         println!(
             "abstained {abstained}/{asked} answers ({:.1}%)",
             100.0 * abstained as f64 / asked.max(1) as f64

@@ -286,10 +286,12 @@ impl LlmJudge {
         request.max_tokens = 4;
         request.temperature = 0.0;
         request.stop = vec!["\n".into()];
+        // Either case: forcing lowercase when the model's own first token is "Yes" skews its
+        // choice (the parse lowercases).
         request.grammar = Some(if q.may_not_apply {
-            "root ::= \"yes\" | \"no\" | \"none\"".into()
+            "root ::= \"yes\" | \"Yes\" | \"no\" | \"No\" | \"none\" | \"None\"".into()
         } else {
-            "root ::= \"yes\" | \"no\"".into()
+            "root ::= \"yes\" | \"Yes\" | \"no\" | \"No\"".into()
         });
         request
     }
