@@ -479,8 +479,14 @@ pub fn cohen_kappa<T: PartialEq + Copy>(pairs: &[(T, T)]) -> Option<f64> {
 /// Agreement of every judge with the rules, per rule criterion the judge answered, over the
 /// given calls' checks (each call: its rules' and judges' checks together, as a grade holds them).
 pub fn agreement<'a>(calls: impl IntoIterator<Item = &'a [CheckResult]>) -> Vec<Agreement> {
-    // (judge, criterion) → pairs and abstentions, in first-seen order.
-    let mut table: Vec<(String, String, Vec<(CheckStatus, CheckStatus)>, usize)> = Vec::new();
+    /// One (judge, criterion): the (rules, judge) verdict pairs and the abstentions.
+    struct Row {
+        judge: String,
+        criterion: String,
+        pairs: Vec<(CheckStatus, CheckStatus)>,
+        abstained: usize,
+    }
+    let mut table: Vec<Row> = Vec::new();
     for checks in calls {
         for j in checks.iter().filter(|c| c.grader != super::RULES_GRADER) {
             let Some(criterion) = j.criterion.strip_prefix("judge.") else {
@@ -494,37 +500,42 @@ pub fn agreement<'a>(calls: impl IntoIterator<Item = &'a [CheckResult]>) -> Vec<
             };
             let at = match table
                 .iter()
-                .position(|(g, c, _, _)| *g == j.grader && c == criterion)
+                .position(|r| r.judge == j.grader && r.criterion == criterion)
             {
                 Some(at) => at,
                 None => {
-                    table.push((j.grader.clone(), criterion.to_string(), Vec::new(), 0));
+                    table.push(Row {
+                        judge: j.grader.clone(),
+                        criterion: criterion.to_string(),
+                        pairs: Vec::new(),
+                        abstained: 0,
+                    });
                     table.len() - 1
                 }
             };
             if is_abstention(j) {
-                table[at].3 += 1;
+                table[at].abstained += 1;
             } else {
-                table[at].2.push((rule.status, j.status));
+                table[at].pairs.push((rule.status, j.status));
             }
         }
     }
     table
         .into_iter()
-        .map(|(judge, criterion, pairs, abstained)| {
-            let agreed = pairs.iter().filter(|(a, b)| a == b).count();
+        .map(|r| {
+            let agreed = r.pairs.iter().filter(|(a, b)| a == b).count();
             Agreement {
-                criterion,
-                judge,
-                compared: pairs.len(),
+                compared: r.pairs.len(),
                 agreed,
-                abstained,
-                raw: if pairs.is_empty() {
+                abstained: r.abstained,
+                raw: if r.pairs.is_empty() {
                     0.0
                 } else {
-                    agreed as f64 / pairs.len() as f64
+                    agreed as f64 / r.pairs.len() as f64
                 },
-                kappa: cohen_kappa(&pairs),
+                kappa: cohen_kappa(&r.pairs),
+                criterion: r.criterion,
+                judge: r.judge,
             }
         })
         .collect()
