@@ -296,3 +296,27 @@ fn the_qwen_judge_answers_in_the_allowed_words() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn the_report_shows_the_judge_agreement_table_only_with_judge_checks() -> anyhow::Result<()> {
+    let judge = LlmJudge::new(
+        Arc::new(Scripted {
+            answers: vec![],
+            default: "yes",
+        }),
+        JudgeConfig::default(),
+    );
+    let with_judge = Grader::new(GraderConfig::default())?.with_judge(Box::new(judge));
+    let rules_only = Grader::new(GraderConfig::default())?;
+    for (grader, shown) in [(&with_judge, true), (&rules_only, false)] {
+        let calls = vec![qa::GradedCall {
+            call: call(),
+            grade: grader.grade(&call(), 0),
+        }];
+        let report = qa::report::build(&calls, &qa::report::ReportConfig::default(), 1500.0, 0)?;
+        assert_eq!(!report.judge_agreement.is_empty(), shown);
+        let html = qa::report::html::index_page(&report)?;
+        assert_eq!(html.contains("id=\"judge-agreement-table\""), shown);
+    }
+    Ok(())
+}
