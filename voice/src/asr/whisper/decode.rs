@@ -1,6 +1,7 @@
 //! Decoding for one audio window: the forced start sequence, token suppression, a loop guard
-//! against repeated n-grams of any length and against a decode that starts its utterance over
-//! in other words ([`restart_at`]), average log-probability and the no-speech probability,
+//! against repeated n-grams of any length, against a stretch of words or characters said again
+//! anywhere in the text ([`tandem_repeat_at`]) and against a decode that starts its utterance
+//! over in other words ([`restart_at`]), average log-probability and the no-speech probability,
 //! drafts (the previous hypothesis) verified in one pass, and sampling at a temperature for the
 //! fallback (Whisper's reference decoding: a suspect greedy result, by [`compression_ratio`],
 //! log-probability or the loop guard, is decoded again hotter).
@@ -468,6 +469,76 @@ pub(crate) fn trailing_repeat(tokens: &[u32]) -> Option<usize> {
     None
 }
 
+/// The units a text is compared in, with their byte offsets: lower-cased words without
+/// punctuation (English), or letters and digits one by one (Mandarin, where Whisper also writes
+/// Latin words and digits).
+fn text_units(text: &str, language: Language) -> Vec<(usize, String)> {
+    if language == Language::Chinese {
+        return text
+            .char_indices()
+            .filter(|(_, c)| c.is_alphanumeric())
+            .map(|(i, c)| (i, String::from(c)))
+            .collect();
+    }
+    let mut words = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
+        match (c.is_whitespace(), start) {
+            (false, None) => start = Some(i),
+            (true, Some(b)) => {
+                let word: String = text[b..i]
+                    .chars()
+                    .filter(|c| c.is_alphanumeric() || *c == '\'')
+                    .flat_map(char::to_lowercase)
+                    .collect();
+                if !word.is_empty() {
+                    words.push((b, word));
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    words
+}
+
+/// Units a repeat must run for before [`tandem_repeat_at`] cuts it: the span the ASR corpus
+/// test counts as a loop (4 words, or 4 Mandarin characters).
+const MIN_TANDEM_UNITS: usize = 4;
+
+/// Where a decode says again, right away, what it has just said: a stretch `X` followed by `X`
+/// again, in words (English) or characters (Mandarin), anywhere in the text, not only at its
+/// end and with different text after it, which the token guards cannot see ("金344,也有4,也有4,
+/// 也有4,也有3", "Work for the project, work for the project, work for the increasing…" from
+/// Whisper base on noisy phone audio; in Mandarin a Latin word is several characters, and one
+/// character several tokens). The repeat must run for [`MIN_TANDEM_UNITS`] units and a whole
+/// period, or half of one when the text ends in it ("I want to know the price. Then I want to
+/// know the terms." stays; "no, no, no" and "好的好的" are too short), and hold two units that
+/// are not digits, so that numbers read out ("138 0013 8000", "1-3-5-5") are never cut. Returns
+/// the byte offset where the repeat begins: the text before it keeps one copy.
+pub(crate) fn tandem_repeat_at(text: &str, language: Language) -> Option<usize> {
+    let units = text_units(text, language);
+    let numeral = |u: &str| {
+        u.chars()
+            .all(|c| c.is_ascii_digit() || "零〇一二三四五六七八九十百千万两".contains(c))
+    };
+    (1..units.len()).find_map(|j| {
+        (1..=j).find_map(|period| {
+            let run = (j..units.len())
+                .take_while(|&k| units[k].1 == units[k - period].1)
+                .count();
+            let words = units[j..j + run]
+                .iter()
+                .filter(|(_, u)| !numeral(u))
+                .count();
+            // A whole copy again, or a part of one the text ends in ("X Y X").
+            let whole = run >= MIN_TANDEM_UNITS.max(period);
+            let ending = j + run == units.len() && run >= MIN_TANDEM_UNITS.max(period.div_ceil(2));
+            ((whole || ending) && words >= 2).then_some(units[j].0)
+        })
+    })
+}
+
 /// Words (English) or characters (Mandarin) a later sentence must begin with, the same as the
 /// decode's first sentence, for the decode to count as starting over ([`restart_at`]).
 const RESTART_WORDS: usize = 2;
@@ -485,24 +556,10 @@ const RESTART_CHARS: usize = 3;
 pub(crate) fn restart_at(text: &str, language: Language) -> Option<usize> {
     let chinese = language == Language::Chinese;
     let units = |sentence: &str| -> Vec<String> {
-        if chinese {
-            sentence
-                .chars()
-                .filter(|c| c.is_alphanumeric())
-                .map(String::from)
-                .collect()
-        } else {
-            sentence
-                .split_whitespace()
-                .map(|w| {
-                    w.chars()
-                        .filter(|c| c.is_alphanumeric() || *c == '\'')
-                        .flat_map(char::to_lowercase)
-                        .collect::<String>()
-                })
-                .filter(|w| !w.is_empty())
-                .collect()
-        }
+        text_units(sentence, language)
+            .into_iter()
+            .map(|(_, u)| u)
+            .collect()
     };
     // Sentence starts (byte offsets): after an end mark and a space; in Mandarin, or after a
     // full-width mark, right after it (Whisper writes "多少钱?" too; "2.50" is no sentence end).
@@ -748,5 +805,71 @@ mod tests {
         let at = restart_at(ascii, Language::Chinese).expect("a restart after '?'");
         assert_eq!(&ascii[..at], "每个月要多少钱?");
         assert_eq!(restart_at("一共2.50元。2.50元", Language::Chinese), None);
+    }
+
+    #[test]
+    fn a_stretch_said_again_is_cut_to_one_copy() {
+        let (en, zh) = (Language::English, Language::Chinese);
+        let cut = |text: &'static str, language| {
+            tandem_repeat_at(text, language).map(|at| text[..at].trim_end())
+        };
+        // Whisper base on noisy phone audio (the ASR corpus).
+        assert_eq!(
+            cut("Work for the project, work for the project, work for the increasing for the support", en),
+            Some("Work for the project,")
+        );
+        // The repeat starts where the text first runs periodic: "4也有" said again.
+        assert_eq!(cut("金344,也有4,也有4,也有4,也有3", zh), Some("金344,也有"));
+        assert_eq!(cut("3CAN4C4C4C1C2C3C1C2C4", zh), Some("3CAN4C"));
+        assert_eq!(cut("我N4,N4,N2,N3,N3,N3,N1", zh), Some("我N4,N4,N2,N3,"));
+        // Three units again ("撑4 撑"): below the span the corpus test counts as a loop.
+        assert_eq!(cut("Made 3 截艾 去 撑4 撑4 撑3 撑2", zh), None);
+        assert_eq!(
+            cut("Thank you, thank you, thank you.", en),
+            Some("Thank you,")
+        );
+        assert_eq!(cut("我不要了我不要了", zh), Some("我不要了"));
+        // Speech: short repeats, numbers read out, a phrase said again later, not right away.
+        for text in [
+            "No, no, no, I don't want it.",
+            "Very, very expensive.",
+            "My number is 138 0013 8000, 138 0013 8000.",
+            "1-3-5-5-2-1-2-3-3-2-1",
+            "I want to know the price. Then I want to know the terms.",
+            "",
+        ] {
+            assert_eq!(cut(text, en), None, "{text:?}");
+        }
+        for text in [
+            "好的好的",
+            "对对对",
+            "我的电话是13800138000",
+            "一三八零零一三八零零零",
+        ] {
+            assert_eq!(cut(text, zh), None, "{text:?}");
+        }
+    }
+
+    /// No reference sentence of the ASR corpus is taken for a loop by the text guards.
+    #[test]
+    fn the_text_guards_leave_every_corpus_sentence_alone() {
+        let manifest = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/corpus/corpus.jsonl"
+        );
+        let manifest = std::fs::read_to_string(manifest).expect("the corpus manifest");
+        let mut checked = 0;
+        for line in manifest.lines() {
+            let clip: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            let text = clip["text"].as_str().unwrap_or_default();
+            let language = match clip["lang"].as_str() {
+                Some("zh") => Language::Chinese,
+                _ => Language::English,
+            };
+            assert_eq!(tandem_repeat_at(text, language), None, "{text:?}");
+            assert_eq!(restart_at(text, language), None, "{text:?}");
+            checked += usize::from(!text.is_empty());
+        }
+        assert!(checked > 300, "{checked} sentences");
     }
 }

@@ -485,8 +485,8 @@ impl Common {
     /// is below [`FALLBACK_LOGPROB_THRESHOLD`] (and that is not silence) is decoded again at
     /// each of `fallback`'s temperatures in turn, on the same encoder output, until one passes.
     /// If none does, the best is kept as faster-whisper chooses ([`best_of`]). Every decode's
-    /// exact repeats were already cut by the loop guard, and a restart of the utterance by
-    /// [`cut_restart`].
+    /// exact repeats were already cut by the loop guard, and a restart of the utterance or a stretch
+    /// said again by [`cut_text`].
     fn decode_window(
         &self,
         engine: &mut Engine,
@@ -551,8 +551,15 @@ impl Common {
                     }
                 };
                 let mut text = tokenizer.decode(&decoded.tokens)?;
-                if let Some(at) = decode::restart_at(&text, options.language) {
-                    cut_restart(tokenizer, &mut decoded, &mut text, at)?;
+                let restart = decode::restart_at(&text, options.language);
+                let tandem = decode::tandem_repeat_at(&text, options.language);
+                if let Some(at) = restart.into_iter().chain(tandem).min() {
+                    let why = if Some(at) == tandem {
+                        "whisper repeat guard: the decode said a stretch again"
+                    } else {
+                        "whisper restart guard: the decode said the utterance again"
+                    };
+                    cut_text(tokenizer, &mut decoded, &mut text, at, why)?;
                 }
                 let suspect = needs_fallback(&decoded, &text);
                 Ok(WindowResult {
@@ -628,27 +635,32 @@ impl Common {
     }
 }
 
-/// Cuts a decode that starts its utterance over ([`decode::restart_at`]) to the text before
-/// the restart: its tokens up to the first prefix that decodes to exactly that text (left whole
-/// if none does). Like the loop guard's cuts, the log-probability sum keeps the cut tokens.
-fn cut_restart(
+/// Cuts a decode to its text before byte `at`, where it starts its utterance over
+/// ([`decode::restart_at`]) or says a stretch again ([`decode::tandem_repeat_at`]): its tokens
+/// up to the longest prefix whose text is the kept text or the start of it (a token may hold
+/// characters on both sides of the cut). Like the loop guard's cuts, the log-probability sum
+/// keeps the cut tokens.
+fn cut_text(
     tokenizer: &WhisperTokenizer,
     decoded: &mut Decoded,
     text: &mut String,
     at: usize,
+    why: &'static str,
 ) -> Result<(), VoiceError> {
     let kept = text[..at].trim_end();
-    for keep in 1..decoded.tokens.len() {
-        if tokenizer.decode(&decoded.tokens[..keep])? == kept {
+    for keep in (1..decoded.tokens.len()).rev() {
+        let prefix = tokenizer.decode(&decoded.tokens[..keep])?;
+        let prefix = prefix.trim_end();
+        if !prefix.is_empty() && kept.starts_with(prefix) {
             tracing::debug!(
                 tokens = decoded.tokens.len(),
                 keep,
                 cut = &text[at..],
-                "whisper restart guard: the decode said the utterance again"
+                "{why}"
             );
             decoded.tokens.truncate(keep);
             decoded.looped = true;
-            *text = kept.to_string();
+            *text = prefix.to_string();
             break;
         }
     }
