@@ -291,7 +291,7 @@ impl Experiment {
         Ok(Self {
             campaign_id: campaign_id.to_string(),
             id,
-            rng: Mutex::new(ChaCha8Rng::seed_from_u64(spec.seed ^ 0x5eed_ba4d_17)),
+            rng: Mutex::new(ChaCha8Rng::seed_from_u64(spec.seed ^ 0x005e_edba_4d17)),
             spec,
             points,
             store,
