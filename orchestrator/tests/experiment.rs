@@ -2,7 +2,8 @@
 //! error; the bandit's counts, written with each call in its transaction, survive a restart and
 //! steer the next choices; and the demo campaign (gRPC `Call` stream, dialer, call sessions; fake
 //! engines so it runs in seconds) records the arms every answered call played, the A/B variant
-//! reaching the dialogue.
+//! reaching the dialogue. The bandit's persistence and the erasure of a customer's arms run on
+//! the PostgreSQL of our machine kind too (skipped with a message when it is absent).
 #![allow(clippy::unwrap_used)] // Test helpers may unwrap: a failure is the test failing.
 
 use dialog::policy::Campaign;
@@ -104,7 +105,14 @@ async fn bad_experiment_yaml_is_a_clear_error() {
 
 /// Stores `n` calls of a bandit campaign: each call's opening is the bandit's choice; variant
 /// v1 converts 40% of the time, the others 5% (seeded).
-async fn play(db: &SqlStore, x: &Experiment, customers: &[String], from: usize, n: usize) {
+async fn play(
+    db: &SqlStore,
+    x: &Experiment,
+    campaign: &str,
+    customers: &[String],
+    from: usize,
+    n: usize,
+) {
     let keys = keys();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(from as u64);
     for i in from..from + n {
@@ -114,12 +122,12 @@ async fn play(db: &SqlStore, x: &Experiment, customers: &[String], from: usize, 
         assert!(by_bandit);
         assert_eq!(a.variants.get("script.greet"), Some(&opening));
         let converted = rng.random::<f64>() < if opening == 1 { 0.4 } else { 0.05 };
-        let call_id = format!("call-{i}");
+        let call_id = format!("{campaign}-call-{i}");
         let call = StoredCall {
             call: CallRecord {
                 id: call_id.clone(),
                 customer_id: customer.clone(),
-                campaign_id: "c1".into(),
+                campaign_id: campaign.into(),
                 started_at_ms: i as i64,
                 ended_at_ms: i as i64 + 1,
                 outcome: if converted { "converted" } else { "refused" }.into(),
@@ -136,7 +144,7 @@ async fn play(db: &SqlStore, x: &Experiment, customers: &[String], from: usize, 
             recording: None,
             do_not_call: false,
         };
-        let arms = a.call_arms(&call_id, customer, "c1", converted);
+        let arms = a.call_arms(&call_id, customer, campaign, converted);
         db.store_call(&call, &keys, async |conn: &mut sqlx::AnyConnection| {
             record_call_arms_in(conn, &arms, i as i64).await
         })
@@ -178,7 +186,7 @@ async fn the_bandit_state_persists_across_a_restart() {
     let before = {
         let db = store(tmp.path()).await;
         let x = Experiment::new("c1", spec(yaml), &script(), db.clone()).unwrap();
-        play(&db, &x, &customers, 0, 150).await;
+        play(&db, &x, "c1", &customers, 0, 150).await;
         let counts = db.bandit_arms("c1").await.unwrap();
         assert_eq!(counts.iter().map(|c| c.plays).sum::<i64>(), 150);
         counts
@@ -198,7 +206,7 @@ async fn the_bandit_state_persists_across_a_restart() {
     // A segment it has not seen starts from the prior.
     let fresh = db.bandit_arms("c1").await.unwrap();
     assert!(fresh.iter().all(|c| c.segment == "families"));
-    play(&db, &x, &customers, 150, 10).await;
+    play(&db, &x, "c1", &customers, 150, 10).await;
     let after: i64 = db
         .bandit_arms("c1")
         .await
@@ -344,4 +352,80 @@ async fn a_demo_campaign_records_the_arms_of_every_answered_call() {
         .map(|c| c.plays)
         .sum();
     assert_eq!(learned, 2 * answered as i64);
+}
+
+/// The bandit's counts on PostgreSQL (127.0.0.1:5432, or `DATABASE_URL_PG`): they survive a new
+/// connection and steer the next choices, and erasing a customer removes their `call_arms` rows
+/// but not the per-segment counts. Every id carries a unique tag: the database is shared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bandit_state_persists_on_postgres_and_erasure_takes_the_arms() {
+    let url = std::env::var("DATABASE_URL_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let db = match SqlStore::connect(&url).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("SKIP: PostgreSQL not reachable at {url}: {e}");
+            return;
+        }
+    };
+    let tag = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let campaign = format!("exp-{tag}");
+    let customers: Vec<String> = (0..40).map(|i| format!("pg-{tag}-{i}")).collect();
+    for id in &customers {
+        db.upsert_customer(&retrieval::store::Customer {
+            id: id.clone(),
+            display_name: "Test Customer".into(),
+            language: "en".into(),
+            created_at_ms: 0,
+        })
+        .await
+        .unwrap();
+    }
+    let yaml = "  seed: 5\n  bandit: true\n  choices: [opening]\n";
+    let x = Experiment::new(&campaign, spec(yaml), &script(), db.clone()).unwrap();
+    play(&db, &x, &campaign, &customers, 0, 150).await;
+    let before = db.bandit_arms(&campaign).await.unwrap();
+    assert_eq!(before.iter().map(|c| c.plays).sum::<i64>(), 150);
+    drop((x, db));
+
+    let db = SqlStore::connect(&url).await.unwrap();
+    assert_eq!(db.bandit_arms(&campaign).await.unwrap(), before);
+    let x = Experiment::new(&campaign, spec(yaml), &script(), db.clone()).unwrap();
+    let mut v1 = 0;
+    for c in &customers {
+        v1 += usize::from(x.assign(c, "families").await.unwrap().choices["opening"].0 == 1);
+    }
+    assert!(
+        v1 >= 30,
+        "after reconnecting the bandit plays the best opening {v1} of 40 times"
+    );
+
+    let arms_of = |db: SqlStore, customer: String| async move {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM call_arms WHERE customer_id = $1")
+            .bind(customer)
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+    };
+    assert!(arms_of(db.clone(), customers[0].clone()).await > 0);
+    db.erase_customer(&customers[0]).await.unwrap();
+    assert_eq!(arms_of(db.clone(), customers[0].clone()).await, 0);
+    let after: i64 = db
+        .bandit_arms(&campaign)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.plays)
+        .sum();
+    assert_eq!(
+        after, 150,
+        "the per-segment counts hold no customer and stay"
+    );
 }

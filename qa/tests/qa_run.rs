@@ -1,6 +1,7 @@
 //! `ringwise qa run` on a temporary SQLite store: calls stored the way the orchestrator stores
 //! them are graded once (a second run grades none), grades read back whole, the report loads
-//! them with masked phone numbers, and erasing a customer removes their QA rows.
+//! them with masked phone numbers, and erasing a customer removes their QA rows. The same run
+//! on the PostgreSQL of our machine kind (skipped with a message when it is absent).
 
 use anyhow::Context;
 use base64::Engine;
@@ -112,5 +113,80 @@ async fn qa_run_grades_each_call_once_and_the_report_reads_the_grades() -> anyho
         .fetch_one(store.pool())
         .await?;
     assert_eq!(left, 0);
+    Ok(())
+}
+
+/// `qa run` on PostgreSQL (127.0.0.1:5432, or `DATABASE_URL_PG`): our calls are graded once,
+/// exactly as the grader grades them, and erasure removes a customer's QA rows. The database is
+/// shared with other runs, so every id carries a unique tag and only our rows are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qa_run_on_postgres_grades_each_call_once() -> anyhow::Result<()> {
+    let url = std::env::var("DATABASE_URL_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let store = match SqlStore::connect(&url).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("SKIP: PostgreSQL not reachable at {url}: {e}");
+            return Ok(());
+        }
+    };
+    let tag = format!(
+        "qa-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_nanos()
+    );
+    let mut scripts = synthetic_calls(30, 12);
+    for s in &mut scripts {
+        s.id = format!("{tag}-{}", s.id);
+        s.customer_id = format!("{tag}-{}", s.customer_id);
+    }
+    let keys = keys()?;
+    store_scripts(&store, &keys, &scripts).await?;
+    let grader = Grader::new(GraderConfig::default())?;
+    let first = grade_ungraded(&store, &grader, 25, 1_000, &mut |_, _| {}).await?;
+    assert!(first.graded >= 30, "{first:?}");
+    let ids: Vec<String> = scripts.iter().map(|s| s.id.clone()).collect();
+    let stored = store.qa_call_grades(RULES_GRADER, &ids).await?;
+    assert_eq!(stored.len(), 30);
+    for (script, record) in scripts.iter().zip(&stored) {
+        let want = grader.grade(&qa::CallView::from_record(&script.to_record()), 1_000);
+        assert_eq!(
+            qa::CallGrade::from_record(record)?.checks,
+            want.checks,
+            "{}",
+            script.id
+        );
+    }
+    let ours = format!("{tag}-%");
+    let count = |table: &'static str| {
+        let (store, ours) = (store.clone(), ours.clone());
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE call_id LIKE $1"
+            ))
+            .bind(ours)
+            .fetch_one(store.pool())
+            .await
+        }
+    };
+    let grades = count("qa_grades").await?;
+    assert_eq!(count("qa_calls").await?, 30);
+    grade_ungraded(&store, &grader, 25, 2_000, &mut |_, _| {}).await?;
+    assert_eq!(
+        count("qa_grades").await?,
+        grades,
+        "a second run grades none of ours again"
+    );
+
+    let customer = &scripts[0].customer_id;
+    let theirs = scripts
+        .iter()
+        .filter(|s| &s.customer_id == customer)
+        .count();
+    let erased = store.erase_customer(customer).await?;
+    assert_eq!(erased.qa_calls as usize, theirs);
+    assert_eq!(count("qa_calls").await? as usize, 30 - theirs);
     Ok(())
 }
