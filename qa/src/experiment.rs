@@ -171,24 +171,23 @@ impl ThompsonBandit {
     /// Sets a segment's counts for one variant (a bandit whose state is kept elsewhere, e.g. in
     /// SQL, is rebuilt this way); a variant out of range is ignored.
     pub fn set_tally(&mut self, segment: &str, variant: usize, tally: Tally) {
-        let n = self.variants.len();
-        let arms = self
-            .arms
-            .entry(segment.to_string())
-            .or_insert_with(|| vec![Tally::default(); n]);
-        if let Some(t) = arms.get_mut(variant) {
+        if let Some(t) = self.tally_mut(segment, variant) {
             *t = tally;
         }
     }
 
+    /// A segment's counts for one variant (the segment starts from the prior), if in range.
+    fn tally_mut(&mut self, segment: &str, variant: usize) -> Option<&mut Tally> {
+        let n = self.variants.len();
+        self.arms
+            .entry(segment.to_string())
+            .or_insert_with(|| vec![Tally::default(); n])
+            .get_mut(variant)
+    }
+
     /// Records a call's outcome for the variant played.
     pub fn record(&mut self, segment: &str, variant: usize, converted: bool) {
-        let n = self.variants.len();
-        let arms = self
-            .arms
-            .entry(segment.to_string())
-            .or_insert_with(|| vec![Tally::default(); n]);
-        if let Some(t) = arms.get_mut(variant) {
+        if let Some(t) = self.tally_mut(segment, variant) {
             t.calls += 1;
             t.conversions += u64::from(converted);
         }

@@ -320,14 +320,31 @@ impl SqlStore {
         name: &str,
         version: &str,
     ) -> Result<Option<ModelVersion>, RetrievalError> {
-        let row = sqlx::query(
-            "SELECT name, version, path, sha256, metrics, created_at_ms, active FROM model_versions \
-             WHERE name = $1 AND version = $2",
-        )
-        .bind(name)
-        .bind(version)
-        .fetch_optional(&self.pool)
-        .await?;
+        self.one_model_version("WHERE name = $1 AND version = $2", name, Some(version))
+            .await
+    }
+
+    /// The active version of model `name`, if any.
+    pub async fn active_model(&self, name: &str) -> Result<Option<ModelVersion>, RetrievalError> {
+        self.one_model_version("WHERE name = $1 AND active = 1", name, None)
+            .await
+    }
+
+    /// The model version `filter` (binding `name`, then `version` if given) selects.
+    async fn one_model_version(
+        &self,
+        filter: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Option<ModelVersion>, RetrievalError> {
+        let sql = format!(
+            "SELECT name, version, path, sha256, metrics, created_at_ms, active FROM model_versions {filter}"
+        );
+        let mut query = sqlx::query(&sql).bind(name);
+        if let Some(v) = version {
+            query = query.bind(v);
+        }
+        let row = query.fetch_optional(&self.pool).await?;
         row.map(|r| -> Result<ModelVersion, RetrievalError> {
             Ok(ModelVersion {
                 name: r.try_get(0)?,
@@ -337,29 +354,6 @@ impl SqlStore {
                 metrics: r.try_get(4)?,
                 created_at_ms: r.try_get(5)?,
                 active: r.try_get::<i64, _>(6)? != 0,
-            })
-        })
-        .transpose()
-    }
-
-    /// The active version of model `name`, if any.
-    pub async fn active_model(&self, name: &str) -> Result<Option<ModelVersion>, RetrievalError> {
-        let row = sqlx::query(
-            "SELECT name, version, path, sha256, metrics, created_at_ms FROM model_versions \
-             WHERE name = $1 AND active = 1",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| -> Result<ModelVersion, RetrievalError> {
-            Ok(ModelVersion {
-                name: r.try_get(0)?,
-                version: r.try_get(1)?,
-                path: r.try_get(2)?,
-                sha256: r.try_get(3)?,
-                metrics: r.try_get(4)?,
-                active: true,
-                created_at_ms: r.try_get(5)?,
             })
         })
         .transpose()
