@@ -421,8 +421,8 @@ pub fn verdict(c: &AbComparison, a: &str, b: &str) -> String {
     } else {
         let target = c.difference.abs().max(0.01);
         let need = calls_per_arm_to_detect(c.a.rate().min(c.b.rate()), target);
-        let have = c.a.calls.min(c.b.calls);
-        let more = need.saturating_sub(have) * 2;
+        // What each arm still lacks, added up (arms of unequal size lack different amounts).
+        let more = need.saturating_sub(c.a.calls) + need.saturating_sub(c.b.calls);
         format!(
             "No significant difference yet: {b} − {a} = {:+.1} points, 95% CI [{:.1}, {:.1}] (p = {:.2}); \
              need ~{more} more calls ({need} per arm) to detect a {:.1}-point difference.",
@@ -484,6 +484,14 @@ mod tests {
         let v = verdict(&compare(t(100, 5), t(100, 7)).unwrap(), "A", "B");
         assert!(v.starts_with("No significant difference yet"), "{v}");
         assert!(v.contains("more calls"), "{v}");
+        // Unequal arms: each lacks its own share (2 and 4 calls of 8 per arm: 6 + 4 more).
+        let v = verdict(&compare(t(2, 1), t(4, 0)).unwrap(), "A", "B");
+        let need = calls_per_arm_to_detect(0.0, 0.5);
+        let more = (need - 2) + (need - 4);
+        assert!(
+            v.contains(&format!("need ~{more} more calls ({need} per arm)")),
+            "{v}"
+        );
         // 5% vs 7%: about 2,200 calls per arm (the textbook figure).
         let n = calls_per_arm_to_detect(0.05, 0.02);
         assert!((2000..2400).contains(&n), "{n}");
