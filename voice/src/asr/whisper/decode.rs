@@ -515,7 +515,9 @@ const MIN_TANDEM_UNITS: usize = 4;
 /// period, or half of one when the text ends in it ("I want to know the price. Then I want to
 /// know the terms." stays; "no, no, no" and "好的好的" are too short), and hold two units that
 /// are not digits, so that numbers read out ("138 0013 8000", "1-3-5-5") are never cut. Returns
-/// the byte offset where the repeat begins: the text before it keeps one copy.
+/// the byte offset where the repeat begins: the text before it keeps one copy. As with
+/// [`restart_at`], what follows the repeat goes too: a caller who really says a phrase twice
+/// before going on ("我想问一下我想问一下价格") loses the rest of the turn.
 pub(crate) fn tandem_repeat_at(text: &str, language: Language) -> Option<usize> {
     let units = text_units(text, language);
     let numeral = |u: &str| {
