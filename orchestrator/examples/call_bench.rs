@@ -38,12 +38,7 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
 }
 
 fn config_in(dir: &std::path::Path) -> Config {
-    let mut config = Config::default();
-    config.retrieval.database_url = format!("sqlite://{}", dir.join("db.sqlite").display());
-    config.retrieval.index_dir = dir.join("index");
-    config.retrieval.lexical_dir = dir.join("lexical");
-    config.dialog.data_dir = dir.join("data");
-    config
+    Config::default().with_data_in(dir)
 }
 
 async fn campaign(lines: usize, calls: usize) -> anyhow::Result<DemoReport> {

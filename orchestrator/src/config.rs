@@ -107,6 +107,17 @@ impl Config {
             .extract()
             .map_err(Box::new)
     }
+
+    /// This configuration with everything it writes under `dir`: the SQLite store
+    /// (`ringwise.db`), the vector and lexical indexes, and the data folder (recordings, keys).
+    /// What an evaluation, a benchmark or a test runs on, apart from the user's data.
+    pub fn with_data_in(mut self, dir: &Path) -> Self {
+        self.retrieval.database_url = format!("sqlite://{}", dir.join("ringwise.db").display());
+        self.retrieval.index_dir = dir.join("index");
+        self.retrieval.lexical_dir = dir.join("lexical");
+        self.dialog.data_dir = dir.join("data");
+        self
+    }
 }
 
 #[cfg(test)]

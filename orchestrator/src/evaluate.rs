@@ -197,11 +197,7 @@ impl AudioDriver {
         }
         let dir = std::env::temp_dir().join(format!("ringwise-eval-{}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut cfg = config.clone();
-        cfg.retrieval.database_url = format!("sqlite://{}", dir.join("eval.db").display());
-        cfg.retrieval.index_dir = dir.join("index");
-        cfg.retrieval.lexical_dir = dir.join("lexical");
-        cfg.dialog.data_dir = dir.join("data");
+        let cfg = config.clone().with_data_in(&dir);
         let load = cfg.clone();
         let wants_llm = cfg.dialog.phrasing.is_some();
         let engines =

@@ -13,15 +13,11 @@ use std::path::PathBuf;
 async fn demo_campaign_runs_end_to_end_on_real_engines() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let tmp = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
+    let mut config = Config::default().with_data_in(tmp.path());
     config.voice.models_dir = root.join("models");
     config.retrieval.embedder_dir = root.join("models/all-MiniLM-L6-v2");
-    config.retrieval.database_url = format!("sqlite://{}", tmp.path().join("db.sqlite").display());
-    config.retrieval.index_dir = tmp.path().join("index");
-    config.retrieval.lexical_dir = tmp.path().join("lexical");
     config.dialog.campaign = root.join("dialog/data/campaigns/family_education_insurance.yaml");
     config.dialog.nlu_dir = root.join("dialog/data/nlu");
-    config.dialog.data_dir = tmp.path().join("data");
     let options = DemoOptions {
         customers: 60,
         calls: 4,

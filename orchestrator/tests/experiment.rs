@@ -222,13 +222,9 @@ async fn the_bandit_state_persists_across_a_restart() {
 async fn a_demo_campaign_records_the_arms_of_every_answered_call() {
     let root = root();
     let tmp = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.retrieval.database_url = format!("sqlite://{}", tmp.path().join("db.sqlite").display());
-    config.retrieval.index_dir = tmp.path().join("index");
-    config.retrieval.lexical_dir = tmp.path().join("lexical");
+    let mut config = Config::default().with_data_in(tmp.path());
     config.dialog.campaign = root.join("dialog/data/campaigns/family_education_insurance.yaml");
     config.dialog.nlu_dir = root.join("dialog/data/nlu");
-    config.dialog.data_dir = tmp.path().join("data");
     config.session.no_input_ms = 1500;
     let campaign = tmp.path().join("campaign.yaml");
     std::fs::write(

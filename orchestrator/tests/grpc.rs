@@ -43,13 +43,9 @@ struct Server {
 async fn start(script: &[&str]) -> Server {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let tmp = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.retrieval.database_url = format!("sqlite://{}", tmp.path().join("db.sqlite").display());
-    config.retrieval.index_dir = tmp.path().join("index");
-    config.retrieval.lexical_dir = tmp.path().join("lexical");
+    let mut config = Config::default().with_data_in(tmp.path());
     config.dialog.campaign = root.join("dialog/data/campaigns/family_education_insurance.yaml");
     config.dialog.nlu_dir = root.join("dialog/data/nlu");
-    config.dialog.data_dir = tmp.path().join("data");
     config.server.auth = AuthConfig {
         tokens: TOKENS
             .iter()

@@ -9,9 +9,7 @@ use retrieval::store::{CallRecord, QaCallGradeRecord, QaFailureRecord, StoredCal
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retrain_learns_from_graded_calls_and_keeps_to_its_schedule() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.retrieval.database_url = format!("sqlite://{}", tmp.path().join("db.sqlite").display());
-    config.dialog.data_dir = tmp.path().join("data");
+    let config = Config::default().with_data_in(tmp.path());
     let store = retrieval::SqlStore::connect(&config.retrieval.database_url)
         .await
         .unwrap();
