@@ -3,7 +3,7 @@
 //! voicemail, hangs up mid-pitch, interrupts the bot, silent). A callee hears the bot's audio
 //! through its own VAD + Whisper, picks its next line by its persona's rules from what it heard
 //! (lines in `orchestrator/data/personas.yaml`), and speaks it in a voice unlike the bot's
-//! (espeak-ng for English, the Mandarin voice pitched down), one 20 ms frame per tick of its
+//! (the bot's voices pitched down and slowed), one 20 ms frame per tick of its
 //! line clock, over a [`CalleeLink`]: the in-process line or a real gRPC `Call` stream. Seeded:
 //! the same seed gives the same persona, lines and pauses.
 
@@ -171,15 +171,32 @@ impl PersonaLines {
         Ok(lines)
     }
 
-    fn pick(&self, language: Language, kind: &str, rng: &mut ChaCha8Rng) -> String {
+    /// One of the lines of `kind`, other than `avoid` when there is another: asked to say it
+    /// again, people put it differently.
+    fn pick(
+        &self,
+        language: Language,
+        kind: &str,
+        avoid: Option<&str>,
+        rng: &mut ChaCha8Rng,
+    ) -> String {
         let map = match language {
             Language::English => &self.en,
             Language::Chinese => &self.zh,
         };
-        map.get(kind)
-            .filter(|v| !v.is_empty())
-            .map(|v| v[rng.random_range(0..v.len())].clone())
-            .unwrap_or_default()
+        let Some(lines) = map.get(kind) else {
+            return String::new();
+        };
+        let fresh: Vec<&String> = lines.iter().filter(|l| Some(l.as_str()) != avoid).collect();
+        let from = if fresh.is_empty() {
+            lines.iter().collect()
+        } else {
+            fresh
+        };
+        if from.is_empty() {
+            return String::new();
+        }
+        from[rng.random_range(0..from.len())].clone()
     }
 }
 
@@ -366,6 +383,21 @@ fn heard_any(text: &str, cues: &[&str]) -> bool {
     cues.iter().any(|c| text.contains(c))
 }
 
+/// The bot did not understand and asks to hear it again.
+fn asked_to_repeat(heard: &str) -> bool {
+    heard_any(
+        heard,
+        &[
+            "didn't catch",
+            "say that again",
+            "sorry?",
+            "pardon",
+            "没听清",
+            "再说一遍",
+        ],
+    )
+}
+
 impl SimulatedCallee {
     /// Plays the call to its end over `link`.
     pub async fn run(
@@ -411,7 +443,12 @@ impl SimulatedCallee {
         let mut heard_at = 0u64;
         let silence = vec![0i16; FRAME_SAMPLES];
         if self.persona == PersonaKind::Voicemail {
-            next_line = Some((engines.lines.pick(self.language, "voicemail", &mut rng), 0));
+            next_line = Some((
+                engines
+                    .lines
+                    .pick(self.language, "voicemail", None, &mut rng),
+                0,
+            ));
         }
         loop {
             ticker.tick().await;
@@ -465,7 +502,10 @@ impl SimulatedCallee {
                 let heard = heard_turn.join(" ");
                 heard_turn.clear();
                 if let Some(kind) = self.respond(&heard, report.said.len(), interrupted) {
-                    let text = engines.lines.pick(self.language, kind, &mut rng);
+                    let avoid = asked_to_repeat(&heard)
+                        .then(|| report.said.last().map(String::as_str))
+                        .flatten();
+                    let text = engines.lines.pick(self.language, kind, avoid, &mut rng);
                     next_line = Some((text, line_ms + rng.random_range(100..400)));
                 }
             }
@@ -487,7 +527,9 @@ impl SimulatedCallee {
                 {
                     interrupted = true;
                     next_line = Some((
-                        engines.lines.pick(self.language, "interrupt", &mut rng),
+                        engines
+                            .lines
+                            .pick(self.language, "interrupt", None, &mut rng),
                         line_ms,
                     ));
                 }
@@ -559,17 +601,7 @@ impl SimulatedCallee {
                 "折",
             ],
         );
-        let repeat = heard_any(
-            heard,
-            &[
-                "didn't catch",
-                "say that again",
-                "sorry?",
-                "pardon",
-                "没听清",
-                "再说一遍",
-            ],
-        );
+        let repeat = asked_to_repeat(heard);
         use PersonaKind::*;
         match self.persona {
             Silent | Voicemail | NoAnswer => None,
@@ -590,5 +622,33 @@ impl SimulatedCallee {
             Curious => Some("accept"),
             HangsUpMidPitch => Some("filler"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asked_again_a_callee_says_it_differently() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/personas.yaml");
+        let lines = PersonaLines::load(&path).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let said = "Hmm, that's too expensive.";
+        for _ in 0..20 {
+            let again = lines.pick(Language::English, "price", Some(said), &mut rng);
+            assert!(!again.is_empty());
+            assert_ne!(again, said);
+        }
+        // A kind with one line keeps it; an unknown kind has none.
+        let voicemail = &lines.en["voicemail"][0];
+        assert_eq!(
+            &lines.pick(Language::English, "voicemail", Some(voicemail), &mut rng),
+            voicemail
+        );
+        assert_eq!(lines.pick(Language::English, "nope", None, &mut rng), "");
+        assert!(asked_to_repeat(
+            "sorry, could you say that again? i can tell you about the price."
+        ));
     }
 }

@@ -1,7 +1,8 @@
 //! One call as one async task ([`CallSession::run`]) over a [`CallTransport`]: the caller's
 //! frames go through VAD + streaming Whisper (the `Listener`, on the blocking pool, one batch in
 //! flight per call), each final transcript to `DialogManager::turn` (on the blocking pool), and
-//! the reply through TTS (on the blocking pool, frames into a bounded queue) back to the line.
+//! the reply through TTS (on the blocking pool, frames into a queue deep enough for a whole
+//! reply; a silence mid-reply is logged as `bot_gap`) back to the line.
 //!
 //! **One line clock.** Time in a call is line time: milliseconds of caller audio received. The
 //! bot's frames are sent at most `lookahead_ms` ahead of it, so the line never holds more than
@@ -61,7 +62,13 @@ pub struct SessionConfig {
     pub speculative_turns: bool,
     /// Caller frames queued for the listener before the session stops reading the line.
     pub listener_queue_frames: usize,
-    /// Bot frames synthesized ahead into the per-call queue.
+    /// Bot frames synthesized ahead into the per-call queue. Deep enough for a whole reply:
+    /// the engine synthesizes a sentence while the one before plays, and with a queue of
+    /// half a second the next sentence started only when the last was nearly out, so one that
+    /// took longer than that to synthesize left a silence mid-reply, which callers take for
+    /// their turn (the demo on a loaded host: "I hear you." … 1.5 s … "I can offer you 15
+    /// percent off…", talked over after "I hear you."). A barge-in cancels the synthesis at
+    /// the next frame, so the depth costs memory (1 s = 32 KB), not time.
     pub tts_queue_frames: usize,
     /// How long a hand-off waits for a free human agent before it counts as abandoned, in ms.
     pub handoff_wait_ms: u64,
@@ -88,7 +95,7 @@ impl Default for SessionConfig {
             barge_in: true,
             speculative_turns: true,
             listener_queue_frames: 250,
-            tts_queue_frames: 25,
+            tts_queue_frames: 1500,
             handoff_wait_ms: 2000,
             voicemail_cues: [
                 "leave a message",
@@ -1257,14 +1264,26 @@ impl CallSession {
         line: &mut dyn CallTransport,
         pcm: Vec<i16>,
     ) -> Result<(), SessionError> {
+        let Some(s) = self.speaking.as_mut() else {
+            return Ok(());
+        };
+        let first = s.first_frame.is_none();
         if self.bot_ms < self.line_ms {
+            // The line played out everything sent: mid-utterance, the caller hears a gap.
+            let gap_ms = self.line_ms - self.bot_ms;
+            if !first {
+                let after_ms = s.sent_ms;
+                self.log(
+                    "bot_gap",
+                    serde_json::json!({ "ms": gap_ms, "after_ms": after_ms }),
+                );
+            }
             self.bot_ms = self.line_ms;
         }
         let at_ms = self.bot_ms;
         let Some(s) = self.speaking.as_mut() else {
             return Ok(());
         };
-        let first = s.first_frame.is_none();
         if first {
             s.first_frame = Some(s.text_ready.elapsed().as_secs_f64() * 1e3);
         }

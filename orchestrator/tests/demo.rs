@@ -57,6 +57,16 @@ async fn demo_campaign_runs_end_to_end_on_real_engines() {
         let stored = store.call(&call.sim.call_id).await.unwrap().unwrap();
         assert_eq!(stored.campaign_id, report.campaign_id);
         let facts = store.call_facts(&call.sim.call_id).await.unwrap().unwrap();
+        // What the bot made of each turn, barge-ins and dropped turns: the reason a persona
+        // missed its outcome is here.
+        for e in &facts.events {
+            if matches!(
+                e.kind.as_str(),
+                "turn" | "barge_in" | "turn_dropped" | "dialog_event" | "reprompt" | "bot_gap"
+            ) {
+                eprintln!("    {} {} {}", e.at_ms, e.kind, e.detail);
+            }
+        }
         assert!(facts.attempt_id.is_some());
         assert!(
             facts.events.iter().any(|e| e.kind == "greeting"),

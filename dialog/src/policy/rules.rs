@@ -315,7 +315,11 @@ impl Policy {
                 decision(Action::OfferCallback, "refusal_or_no_time", why)
             };
         }
-        if intent == Intent::PriceObjection || (price.is_some() && intent != Intent::Enquiry) {
+        // A price word in a question is an enquiry, and in "too expensive... alright, sign me
+        // up" the caller has made up their mind: a sure purchase intent outweighs the word.
+        if intent == Intent::PriceObjection
+            || (price.is_some() && !matches!(intent, Intent::Enquiry | Intent::PurchaseIntent))
+        {
             let why = match &price {
                 Some(k) => format!("keyword {k}; {evidence}"),
                 None => evidence.clone(),
