@@ -67,8 +67,9 @@ pub struct SessionConfig {
     /// half a second the next sentence started only when the last was nearly out, so one that
     /// took longer than that to synthesize left a silence mid-reply, which callers take for
     /// their turn (the demo on a loaded host: "I hear you." … 1.5 s … "I can offer you 15
-    /// percent off…", talked over after "I hear you."). A barge-in cancels the synthesis at
-    /// the next frame, so the depth costs memory (1 s = 32 KB), not time.
+    /// percent off…", talked over after "I hear you."). The depth adds no latency; it costs
+    /// memory (1 s = 32 KB) and, when a barge-in cancels the synthesis (at the next frame),
+    /// the CPU already spent on audio that is never played.
     pub tts_queue_frames: usize,
     /// How long a hand-off waits for a free human agent before it counts as abandoned, in ms.
     pub handoff_wait_ms: u64,
@@ -1264,18 +1265,20 @@ impl CallSession {
         line: &mut dyn CallTransport,
         pcm: Vec<i16>,
     ) -> Result<(), SessionError> {
-        let Some(s) = self.speaking.as_mut() else {
+        let Some((first, sent_ms)) = self
+            .speaking
+            .as_ref()
+            .map(|s| (s.first_frame.is_none(), s.sent_ms))
+        else {
             return Ok(());
         };
-        let first = s.first_frame.is_none();
         if self.bot_ms < self.line_ms {
             // The line played out everything sent: mid-utterance, the caller hears a gap.
-            let gap_ms = self.line_ms - self.bot_ms;
             if !first {
-                let after_ms = s.sent_ms;
+                let gap_ms = self.line_ms - self.bot_ms;
                 self.log(
                     "bot_gap",
-                    serde_json::json!({ "ms": gap_ms, "after_ms": after_ms }),
+                    serde_json::json!({ "ms": gap_ms, "after_ms": sent_ms }),
                 );
             }
             self.bot_ms = self.line_ms;
