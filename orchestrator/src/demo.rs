@@ -9,7 +9,7 @@
 
 use crate::app::App;
 use crate::auth::{AuthConfig, Role, SecretToken, TokenEntry};
-use crate::callee::{CalleeEngines, PersonaLines, PitchedVoice};
+use crate::callee::{caller_voices, CalleeEngines, PersonaLines};
 use crate::campaign::{CampaignRunner, CampaignSpec, DialerHooks};
 use crate::dialer::{CampaignDialer, ModelScorer};
 use crate::grpc::{self, OrchestratorService};
@@ -302,18 +302,7 @@ pub fn callee_engines(
         v,
         WhisperSize::Base,
     )?);
-    // Pitched-down neural voices, not espeak-ng: through the bot's Whisper over μ-law,
-    // espeak-ng's short lines ("Yes, hello.", "Uh-huh.", "Alright, sign me up.") came out empty
-    // (4 of the 23 English lines; Piper at 0.88: none), and a persona that is never heard tests
-    // the recognizer on a robot voice, not the dialogue.
-    let voice_en = Arc::new(PitchedVoice {
-        inner: engines.tts_en.clone(),
-        factor: 0.88,
-    });
-    let voice_zh = Arc::new(PitchedVoice {
-        inner: engines.tts_zh.clone(),
-        factor: 0.88,
-    });
+    let (voice_en, voice_zh) = caller_voices(&engines.tts_en, &engines.tts_zh);
     Ok(CalleeEngines::new(
         engines.new_vad.clone(),
         asr_en,

@@ -1,14 +1,14 @@
 //! `ringwise eval`: the eval harness (`evals` crate) on the product's own stack. Text mode
 //! builds the configured dialogue manager (campaign, NLU, optional LLM phrasing) over the
-//! scenarios' customers; audio mode ([`AudioDriver`]) speaks each caller turn (espeak-ng for
-//! English, the Mandarin voice pitched down, or the scenario's WAV) into the real gRPC `Call`
+//! scenarios' customers; audio mode ([`AudioDriver`]) speaks each caller turn (the bot's
+//! English or Mandarin voice pitched down, or the scenario's WAV) into the real gRPC `Call`
 //! stream of an in-process server on the real engines (Silero, Whisper, dialogue, TTS) and reads
 //! what came back: transcripts, decisions, barge-in clears, the end. `capture` turns a stored
 //! call into a scenario file.
 
 use crate::app::App;
 use crate::auth::{AuthConfig, Role, SecretToken, TokenEntry};
-use crate::callee::PitchedVoice;
+use crate::callee::caller_voices;
 use crate::demo::build_dialog;
 use crate::grpc::OrchestratorService;
 use crate::metrics::Metrics;
@@ -202,15 +202,7 @@ impl AudioDriver {
         let wants_llm = cfg.dialog.phrasing.is_some();
         let engines =
             Arc::new(tokio::task::spawn_blocking(move || Engines::load(&load, wants_llm)).await??);
-        let voice_en: Arc<dyn TextToSpeech> = Arc::new(voice::tts::espeak::EspeakTts::new(
-            Path::new("espeak-ng"),
-            "en-us",
-            voice::Language::English,
-        )?);
-        let voice_zh: Arc<dyn TextToSpeech> = Arc::new(PitchedVoice {
-            inner: engines.tts_zh.clone(),
-            factor: 0.88,
-        });
+        let (voice_en, voice_zh) = caller_voices(&engines.tts_en, &engines.tts_zh);
         let app = Arc::new(App::build(&cfg, engines, Metrics::new(), None, None).await?);
         app.index_knowledge().await?;
         let token = format!("eval-{:032x}", rand::random::<u128>());
