@@ -234,11 +234,12 @@ impl TextToSpeech for PitchedVoice {
 }
 
 /// The voices of simulated callers, in the demo's callees and the eval harness's audio mode
-/// alike: the bot's own English and Mandarin voices pitched down to 0.88, so a caller never
-/// sounds like the bot. Not espeak-ng: through the bot's Whisper over μ-law, 4 of the 23 English
-/// persona lines in espeak-ng came out empty ("Yes, hello.", "Uh-huh.") and "Sorry to interrupt,
-/// how much does it cost per month?" said over the greeting came out as "Aritontera"; a caller
-/// who is never heard tests the recognizer on a robot voice, not the dialogue.
+/// alike: the bot's own English and Mandarin voices pitched down (`CALLER_VOICE_FACTOR`), so a
+/// caller never sounds like the bot. Not espeak-ng: through the bot's Whisper over μ-law, 4 of
+/// the 23 English persona lines in espeak-ng came out empty ("Yes, hello.", "Uh-huh.") and
+/// "Sorry to interrupt, how much does it cost per month?" said over the greeting came out as
+/// "Aritontera"; a caller who is never heard tests the recognizer on a robot voice, not the
+/// dialogue.
 pub fn caller_voices(
     bot_en: &Arc<dyn TextToSpeech>,
     bot_zh: &Arc<dyn TextToSpeech>,
@@ -253,7 +254,7 @@ pub fn caller_voices(
 }
 
 /// How much lower and slower a simulated caller speaks than the bot.
-pub const CALLER_VOICE_FACTOR: f32 = 0.88;
+const CALLER_VOICE_FACTOR: f32 = 0.88;
 
 /// Synthesized callee lines by language and text.
 type LineCache = HashMap<(Language, String), Arc<Vec<i16>>>;

@@ -1,8 +1,9 @@
 //! The eval suite's audio subset (scenarios with `modes: [.., audio]`) on every real engine
-//! (models from scripts/setup.sh): each caller turn is spoken (the bot's voice pitched down) into the gRPC `Call`
-//! stream of an in-process server (8 kHz μ-law), heard by Silero + Whisper, answered by the
-//! dialogue and spoken by Piper; the decisions that come back must meet the same expectations
-//! as in text mode. A handful of scenarios, so it stays within a few minutes on 2 cores.
+//! (models from scripts/setup.sh): each caller turn is spoken (the bot's voice pitched down)
+//! into the gRPC `Call` stream of an in-process server (8 kHz μ-law), heard by Silero + Whisper,
+//! answered by the dialogue and spoken by Piper; the decisions that come back must meet the same
+//! expectations as in text mode. A handful of scenarios, so it stays within a few minutes on 2
+//! cores.
 #![allow(clippy::unwrap_used)] // Test helpers may unwrap: a failure is the test failing.
 
 use evals::{Mode, Verdict};
